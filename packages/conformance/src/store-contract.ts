@@ -1,0 +1,252 @@
+import type { LockStore, Snapshot } from "@tenure/core";
+import { afterEach, describe, expect, it } from "vitest";
+import { outcomeCode, rawRecord, sameRecord, sampleRecord, StorePool, uniqueName } from "./support.js";
+import type { ConformanceTarget } from "./target.js";
+
+/**
+ * The store contract: get / create / update / watch semantics, checked through the adapter and
+ * confirmed with the backend's own client.
+ */
+export function describeStoreContract(target: ConformanceTarget): void {
+  describe(`${target.name}: store contract`, () => {
+    const pool = new StorePool(target);
+    afterEach(() => pool.closeAll());
+    const unavailableWithinMs = target.unavailableWithinMs ?? 5000;
+
+    it("declares the capabilities the adapter promises", async () => {
+      const store = await pool.open();
+      expect(store.capabilities).toEqual(target.capabilities);
+      expect(typeof store.backend).toBe("string");
+      expect(store.backend.length).toBeGreaterThan(0);
+      expect(typeof store.watch === "function").toBe(target.capabilities.watch);
+    });
+
+    it("reads a missing lock as null", async () => {
+      const store = await pool.open();
+      expect(await store.get(uniqueName(target, "missing"))).toBeNull();
+    });
+
+    it("creates a lock that reads back exactly, through the adapter and the backend's own client", async () => {
+      const store = await pool.open();
+      const name = uniqueName(target, "create");
+      const record = sampleRecord();
+      const created = await store.create(name, record);
+      expect(created.record).not.toBeNull();
+      expect(sameRecord(created.record ?? record, record)).toBe(true);
+      const read = await store.get(name);
+      expect(read?.version).toBe(created.version);
+      expect(read?.record && sameRecord(read.record, record)).toBe(true);
+      expect(sameRecord(rawRecord(await target.readRaw(name)), record)).toBe(true);
+    });
+
+    it("round-trips every field: empty holder, long identity, large token", async () => {
+      const store = await pool.open();
+      for (const record of [
+        sampleRecord({ holderIdentity: "", leaseDurationSeconds: 1, leaderTransitions: 0 }),
+        sampleRecord({ holderIdentity: `pod-${"x".repeat(200)}_ünïcødé/with:chars`, leaderTransitions: 2 ** 31 - 1 }),
+      ]) {
+        const name = uniqueName(target, "roundtrip");
+        await store.create(name, record);
+        const read = await store.get(name);
+        expect(read?.record && sameRecord(read.record, record)).toBe(true);
+        expect(sameRecord(rawRecord(await target.readRaw(name)), record)).toBe(true);
+      }
+    });
+
+    it("refuses to create a lock that exists with CONFLICT, leaving it unchanged", async () => {
+      const store = await pool.open();
+      const name = uniqueName(target, "create-twice");
+      const first = sampleRecord({ holderIdentity: "first" });
+      await store.create(name, first);
+      expect(await outcomeCode(store.create(name, sampleRecord({ holderIdentity: "second" })))).toBe("CONFLICT");
+      expect(rawRecord(await target.readRaw(name)).holderIdentity).toBe("first");
+    });
+
+    it("updates on the current version and hands out a new version", async () => {
+      const store = await pool.open();
+      const name = uniqueName(target, "update");
+      const created = await store.create(name, sampleRecord());
+      const next = sampleRecord({ holderIdentity: "candidate-b", leaderTransitions: 4 });
+      const updated = await store.update(name, next, created.version);
+      expect(updated.version).not.toBe(created.version);
+      expect(updated.record && sameRecord(updated.record, next)).toBe(true);
+      expect((await store.get(name))?.version).toBe(updated.version);
+      expect(sameRecord(rawRecord(await target.readRaw(name)), next)).toBe(true);
+    });
+
+    it("refuses an update on a stale version with CONFLICT, leaving the lock unchanged", async () => {
+      const store = await pool.open();
+      const name = uniqueName(target, "stale");
+      const created = await store.create(name, sampleRecord());
+      const current = sampleRecord({ holderIdentity: "current" });
+      await store.update(name, current, created.version);
+      const stale = store.update(name, sampleRecord({ holderIdentity: "stale" }), created.version);
+      expect(await outcomeCode(stale)).toBe("CONFLICT");
+      expect(rawRecord(await target.readRaw(name)).holderIdentity).toBe("current");
+    });
+
+    it("refuses an update of a lock that does not exist with CONFLICT", async () => {
+      const store = await pool.open();
+      const name = uniqueName(target, "update-missing");
+      const other = uniqueName(target, "other");
+      const version = (await store.create(other, sampleRecord())).version;
+      expect(await outcomeCode(store.update(name, sampleRecord(), version))).toBe("CONFLICT");
+      expect(await target.readRaw(name)).toBeNull();
+    });
+
+    it("never repeats a version across many writes", async () => {
+      const store = await pool.open();
+      const name = uniqueName(target, "versions");
+      let snapshot = await store.create(name, sampleRecord());
+      const seen = new Set([snapshot.version]);
+      for (let i = 0; i < 10; i++) {
+        snapshot = await store.update(name, sampleRecord({ leaderTransitions: i }), snapshot.version);
+        expect(seen.has(snapshot.version)).toBe(false);
+        seen.add(snapshot.version);
+      }
+    });
+
+    it("lets exactly one of many concurrent writers on one version win", async () => {
+      const writers = await Promise.all(Array.from({ length: 6 }, () => pool.open()));
+      const name = uniqueName(target, "race");
+      const base = await (writers[0] as LockStore).create(name, sampleRecord());
+      const outcomes = await Promise.all(
+        writers.map((store, index) =>
+          outcomeCode(store.update(name, sampleRecord({ holderIdentity: `writer-${index}` }), base.version)),
+        ),
+      );
+      expect(outcomes.filter((code) => code === "resolved")).toHaveLength(1);
+      expect(outcomes.filter((code) => code === "CONFLICT")).toHaveLength(writers.length - 1);
+      const winner = outcomes.indexOf("resolved");
+      expect(rawRecord(await target.readRaw(name)).holderIdentity).toBe(`writer-${winner}`);
+    });
+
+    it("lets exactly one of many concurrent creators win", async () => {
+      const writers = await Promise.all(Array.from({ length: 6 }, () => pool.open()));
+      const name = uniqueName(target, "create-race");
+      const outcomes = await Promise.all(
+        writers.map((store, index) => outcomeCode(store.create(name, sampleRecord({ holderIdentity: `creator-${index}` })))),
+      );
+      expect(outcomes.filter((code) => code === "resolved")).toHaveLength(1);
+      expect(outcomes.filter((code) => code === "CONFLICT")).toHaveLength(writers.length - 1);
+      expect(rawRecord(await target.readRaw(name)).holderIdentity).toBe(`creator-${outcomes.indexOf("resolved")}`);
+    });
+
+    it("rejects bad election names with INVALID_ARGUMENT", async () => {
+      const store = await pool.open();
+      for (const name of ["", "Upper-Case", "has space", "-leading-dash", "x".repeat(254), "under_score"]) {
+        expect(await outcomeCode(store.get(name)), `get(${JSON.stringify(name)})`).toBe("INVALID_ARGUMENT");
+        expect(await outcomeCode(store.create(name, sampleRecord())), `create(${JSON.stringify(name)})`).toBe(
+          "INVALID_ARGUMENT",
+        );
+      }
+    });
+
+    it("rejects bad records with INVALID_ARGUMENT and writes nothing", async () => {
+      const store = await pool.open();
+      const name = uniqueName(target, "bad-record");
+      const bad = [
+        sampleRecord({ leaderTransitions: -1 }),
+        sampleRecord({ leaderTransitions: 1.5 }),
+        sampleRecord({ leaseDurationSeconds: 0 }),
+        sampleRecord({ leaseDurationSeconds: Number.NaN }),
+      ];
+      if (target.capabilities.leaseGranularityMs >= 1000) bad.push(sampleRecord({ leaseDurationSeconds: 1.5 }));
+      for (const record of bad) {
+        expect(await outcomeCode(store.create(name, record)), JSON.stringify(record)).toBe("INVALID_ARGUMENT");
+      }
+      expect(await target.readRaw(name)).toBeNull();
+    });
+
+    it(
+      "fails with UNAVAILABLE within a bounded time when the server is unreachable, and recovers",
+      async () => {
+        const store = await pool.open();
+        const name = uniqueName(target, "unreachable");
+        const created = await store.create(name, sampleRecord());
+        await target.faults.isolate(store);
+        for (const call of [() => store.get(name), () => store.update(name, sampleRecord(), created.version)]) {
+          const started = performance.now();
+          expect(await outcomeCode(call())).toBe("UNAVAILABLE");
+          expect(performance.now() - started).toBeLessThan(unavailableWithinMs);
+        }
+        await target.faults.heal(store);
+        expect((await store.get(name))?.version).toBe(created.version);
+      },
+      unavailableWithinMs * 3 + 10_000,
+    );
+
+    it("rejects calls after close without hanging", async () => {
+      const store = await pool.open();
+      await store.close();
+      const code = await outcomeCode(store.get(uniqueName(target, "closed")));
+      expect(["CLOSED", "UNAVAILABLE"]).toContain(code);
+    });
+
+    if (target.writeCorrupt !== undefined) {
+      const writeCorrupt = target.writeCorrupt.bind(target);
+      it("reads an undecodable lock as corrupt, with a version that a compare-and-swap can replace", async () => {
+        const store = await pool.open();
+        const name = uniqueName(target, "corrupt");
+        await writeCorrupt(name);
+        const snapshot = await store.get(name);
+        expect(snapshot).not.toBeNull();
+        expect(snapshot?.record).toBeNull();
+        expect(typeof snapshot?.corruption).toBe("string");
+        const replacement = sampleRecord({ holderIdentity: "repairer" });
+        await store.update(name, replacement, snapshot?.version ?? "");
+        expect(sameRecord(rawRecord(await target.readRaw(name)), replacement)).toBe(true);
+      });
+    }
+
+    if (target.capabilities.watch) {
+      it("watch starts with the current state, then delivers every committed change in order", async () => {
+        const store = await pool.open();
+        const writer = await pool.open();
+        const name = uniqueName(target, "watch");
+        const abort = new AbortController();
+        const seen: (Snapshot | null)[] = [];
+        const stream = store.watch?.(name, abort.signal);
+        if (stream === undefined) throw new Error("watch declared but not implemented");
+        const iterator = stream[Symbol.asyncIterator]();
+        const first = await iterator.next();
+        expect(first.done).toBe(false);
+        expect(first.value).toBeNull();
+        let snapshot = await writer.create(name, sampleRecord({ leaderTransitions: 0 }));
+        const written = [snapshot.version];
+        for (let i = 1; i <= 5; i++) {
+          snapshot = await writer.update(name, sampleRecord({ leaderTransitions: i }), snapshot.version);
+          written.push(snapshot.version);
+        }
+        while (seen.length < written.length) {
+          const next = await iterator.next();
+          if (next.done) throw new Error("watch ended early");
+          seen.push(next.value);
+        }
+        expect(seen.map((item) => item?.version)).toEqual(written);
+        expect(seen.map((item) => item?.record?.leaderTransitions)).toEqual([0, 1, 2, 3, 4, 5]);
+        abort.abort();
+        const end = await Promise.race([
+          iterator.next(),
+          new Promise<"hung">((resolve) => setTimeout(() => resolve("hung"), unavailableWithinMs)),
+        ]);
+        expect(end).toEqual({ done: true, value: undefined });
+      });
+
+      it("watch starts with the current state of an existing lock", async () => {
+        const store = await pool.open();
+        const name = uniqueName(target, "watch-existing");
+        const created = await store.create(name, sampleRecord());
+        const abort = new AbortController();
+        const stream = store.watch?.(name, abort.signal);
+        if (stream === undefined) throw new Error("watch declared but not implemented");
+        const iterator = stream[Symbol.asyncIterator]();
+        const first = await iterator.next();
+        expect(first.done).toBe(false);
+        expect(first.value?.version).toBe(created.version);
+        abort.abort();
+        await iterator.return?.();
+      });
+    }
+  });
+}

@@ -1,0 +1,510 @@
+/**
+ * The election state machine: pure, no I/O, no timers. `step` takes the state, one event and the
+ * current time, and returns the next state, the effects to perform (store calls, callbacks) and
+ * when it next needs a `timer` event. The Elector runtime (elector.ts) performs the effects; tests
+ * drive it directly with made-up times.
+ *
+ * Safety rests on three rules, argued in docs/architecture.md:
+ * 1. A follower takes over only with a compare-and-swap on the version it last observed, and only a
+ *    full lease after it first saw that version (its own monotonic clock, never stored timestamps).
+ * 2. A leader's right to act ends `renewDeadlineMs` after it SENT its last successful write.
+ * 3. That deadline is checked before every event is applied, so no late timer or late answer can
+ *    extend it.
+ */
+import type { ElectionTiming } from "./config.js";
+import type { TenureError } from "./errors.js";
+import type { LeaderRecord, Snapshot } from "./record.js";
+import { formatRfc3339 } from "./record.js";
+
+/** What the machine needs to know about the election and the store. */
+export interface MachineConfig extends ElectionTiming {
+  /** This candidate's identity, written as `holderIdentity`. */
+  readonly identity: string;
+  /** The store pushes changes; followers then never poll. */
+  readonly watch: boolean;
+}
+
+/** The time at which an event is applied. */
+export interface Instant {
+  /** Monotonic milliseconds (the elector's clock). */
+  readonly monotonicMs: number;
+  /** Wall-clock time, only for the record's timestamps. */
+  readonly wallTime: Date;
+}
+
+/** What the machine last saw in the store. */
+export interface Observation {
+  readonly version: string;
+  /** `null` when the stored value could not be decoded. */
+  readonly record: LeaderRecord | null;
+  /** When this version was first seen, on the observer's monotonic clock. */
+  readonly observedAtMs: number;
+  /** How long after `observedAtMs` the observed lease stays valid. */
+  readonly leaseMs: number;
+}
+
+/** The leader's own view of its current term. */
+export interface Term {
+  /** `leaderTransitions` of the record that started the term: strictly increasing per election. */
+  readonly fencingToken: number;
+  /** The record last written successfully. */
+  readonly record: LeaderRecord;
+  /** Its version, expected by the next renewal. */
+  readonly version: string;
+  /** The leader may act until this monotonic time: send time of the last successful write + renewDeadline. */
+  readonly safeUntilMs: number;
+}
+
+export type Role = "follower" | "leader" | "releasing" | "stopped";
+
+/** Why a store operation was sent. */
+export type Purpose = "observe" | "acquire" | "renew" | "release";
+
+interface PendingOperation {
+  readonly id: number;
+  readonly purpose: Purpose;
+  readonly sentAtMs: number;
+}
+
+export interface MachineState {
+  readonly role: Role;
+  /** `undefined`: not read yet; `null`: the lock does not exist. */
+  readonly observed: Observation | null | undefined;
+  readonly term: Term | null;
+  /** The store operation in flight, if any. The machine sends one at a time. */
+  readonly pending: PendingOperation | null;
+  readonly nextOperationId: number;
+  /** The next operation must be a read (after a conflict, a watch restart, an ambiguous failure). */
+  readonly readDue: boolean;
+  /** After a failure, no store operation before this time. */
+  readonly backoffUntilMs: number;
+  /** When a leader renews next. */
+  readonly renewAtMs: number;
+  /** When a follower on a store without watch reads next. */
+  readonly pollAtMs: number;
+  /** The holder last reported through `leader-changed` (`null`: none or unknown). */
+  readonly reportedLeader: string | null;
+  /** Highest `leaderTransitions` ever seen, so tokens stay increasing even if the record is recreated. */
+  readonly highestToken: number;
+  /** Release writes tried while stopping; bounded so stop always ends. */
+  readonly releaseAttempts: number;
+}
+
+export type StepDownReason =
+  /** No renewal succeeded within renewDeadline. */
+  | "renew-deadline"
+  /** Another holder (or an unreadable record) replaced ours, or the lock was deleted. */
+  | "lost-lock"
+  /** `stop()` was called. */
+  | "stopped";
+
+/** What the runtime must do after a step, in order. */
+export type Effect =
+  | { readonly type: "read"; readonly operationId: number; readonly purpose: Purpose }
+  | { readonly type: "create"; readonly operationId: number; readonly purpose: Purpose; readonly record: LeaderRecord }
+  | {
+      readonly type: "update";
+      readonly operationId: number;
+      readonly purpose: Purpose;
+      readonly record: LeaderRecord;
+      readonly expectedVersion: string;
+    }
+  | { readonly type: "started-leading"; readonly fencingToken: number; readonly safeUntilMs: number }
+  | {
+      readonly type: "renewed";
+      readonly fencingToken: number;
+      readonly safeUntilMs: number;
+      readonly latencyMs: number;
+    }
+  | { readonly type: "stopped-leading"; readonly reason: StepDownReason; readonly fencingToken: number }
+  | { readonly type: "leader-changed"; readonly leader: string | null }
+  | { readonly type: "store-error"; readonly error: TenureError; readonly purpose: Purpose }
+  | { readonly type: "stopped" };
+
+/** The outcome of a store operation. */
+export type OperationResult =
+  | { readonly kind: "ok"; readonly snapshot: Snapshot | null }
+  | { readonly kind: "conflict" }
+  | { readonly kind: "failed"; readonly error: TenureError };
+
+export type MachineEvent =
+  /** Begin: read the lock. */
+  | { readonly type: "start" }
+  /** A timer asked for by `wakeAtMs` fired (or anything else wants the machine to re-evaluate). */
+  | { readonly type: "timer" }
+  /** The store pushed a change. */
+  | { readonly type: "observed"; readonly snapshot: Snapshot | null }
+  /** A store operation finished. Results of operations that are no longer pending are ignored. */
+  | { readonly type: "completed"; readonly operationId: number; readonly result: OperationResult }
+  /** Stop; release the lock first when leading and `release` is true. */
+  | { readonly type: "stop"; readonly release: boolean };
+
+export interface StepResult {
+  readonly state: MachineState;
+  readonly effects: readonly Effect[];
+  /** When the machine next needs a `timer` event; `null` when only external events matter. */
+  readonly wakeAtMs: number | null;
+}
+
+export const initialState: MachineState = {
+  role: "follower",
+  observed: undefined,
+  term: null,
+  pending: null,
+  nextOperationId: 1,
+  readDue: true,
+  backoffUntilMs: 0,
+  renewAtMs: 0,
+  pollAtMs: 0,
+  reportedLeader: null,
+  highestToken: -1,
+  releaseAttempts: 0,
+};
+
+/** Most release writes tried while stopping (the first, plus one after a conflict). */
+const MAX_RELEASE_ATTEMPTS = 2;
+
+/** Applies one event. Pure: the same inputs always give the same outputs. */
+export function step(config: MachineConfig, state: MachineState, event: MachineEvent, now: Instant): StepResult {
+  if (state.role === "stopped") return { state, effects: [], wakeAtMs: null };
+  const effects: Effect[] = [];
+  let next = enforceRenewDeadline(state, now.monotonicMs, effects);
+  next = apply(config, next, event, now, effects);
+  next = decide(config, next, now, effects);
+  return { state: next, effects, wakeAtMs: wakeAt(config, next, now.monotonicMs) };
+}
+
+/** True when `state` may act as leader at `nowMs`: computed from the deadline, never from a timer. */
+export function isLeading(state: MachineState, nowMs: number): boolean {
+  return state.role === "leader" && state.term !== null && nowMs < state.term.safeUntilMs;
+}
+
+/** The monotonic time at which the observed lease lapses for this observer (`undefined`: it does not apply). */
+export function observedExpiryMs(config: MachineConfig, state: MachineState): number | undefined {
+  const observed = state.observed;
+  if (observed === undefined || observed === null) return undefined;
+  if (observed.record !== null && observed.record.holderIdentity === "") return observed.observedAtMs;
+  return observed.observedAtMs + (observed.record === null ? config.leaseDurationMs : observed.leaseMs);
+}
+
+function enforceRenewDeadline(state: MachineState, nowMs: number, effects: Effect[]): MachineState {
+  if (state.role !== "leader" || state.term === null || nowMs < state.term.safeUntilMs) return state;
+  return stepDown(state, "renew-deadline", effects);
+}
+
+function stepDown(state: MachineState, reason: StepDownReason, effects: Effect[]): MachineState {
+  if (state.role !== "leader" || state.term === null) return state;
+  effects.push({ type: "stopped-leading", reason, fencingToken: state.term.fencingToken });
+  return { ...state, role: "follower", term: null };
+}
+
+function apply(
+  config: MachineConfig,
+  state: MachineState,
+  event: MachineEvent,
+  now: Instant,
+  effects: Effect[],
+): MachineState {
+  switch (event.type) {
+    case "start":
+      return { ...state, readDue: true };
+    case "timer":
+      return state;
+    case "observed":
+      return observePushed(config, state, event.snapshot, now.monotonicMs, effects);
+    case "completed":
+      if (state.pending === null || state.pending.id !== event.operationId) return state;
+      return complete(config, state, state.pending, event.result, now.monotonicMs, effects);
+    case "stop":
+      return stop(state, event.release, effects);
+  }
+}
+
+function stop(state: MachineState, release: boolean, effects: Effect[]): MachineState {
+  if (state.role === "releasing") return state;
+  const term = state.term;
+  const stepped = stepDown(state, "stopped", effects);
+  if (release && term !== null) {
+    // Keep the term's record and version: the release is a compare-and-swap on them.
+    return { ...stepped, role: "releasing", term, releaseAttempts: 0 };
+  }
+  effects.push({ type: "stopped" });
+  return { ...stepped, role: "stopped", pending: null };
+}
+
+/** Records a snapshot. A version seen before keeps its first sighting time; that is what expiry counts from. */
+function observe(config: MachineConfig, state: MachineState, snapshot: Snapshot | null, nowMs: number, effects: Effect[]): MachineState {
+  let observed: Observation | null;
+  if (snapshot === null) {
+    observed = null;
+  } else if (state.observed?.version === snapshot.version) {
+    observed = state.observed;
+  } else {
+    observed = {
+      version: snapshot.version,
+      record: snapshot.record,
+      observedAtMs: nowMs,
+      leaseMs: snapshot.record === null ? config.leaseDurationMs : snapshot.record.leaseDurationSeconds * 1000,
+    };
+  }
+  const token = snapshot?.record?.leaderTransitions ?? -1;
+  const holder = snapshot?.record?.holderIdentity || null;
+  const next = { ...state, observed, highestToken: Math.max(state.highestToken, token) };
+  return reportLeader(next, holder, effects);
+}
+
+function reportLeader(state: MachineState, leader: string | null, effects: Effect[]): MachineState {
+  if (state.reportedLeader === leader) return state;
+  effects.push({ type: "leader-changed", leader });
+  return { ...state, reportedLeader: leader };
+}
+
+/** A change pushed by the store's watch. */
+function observePushed(
+  config: MachineConfig,
+  state: MachineState,
+  snapshot: Snapshot | null,
+  nowMs: number,
+  effects: Effect[],
+): MachineState {
+  if (state.role === "leader" && state.term !== null) {
+    if (snapshot !== null && snapshot.version === state.term.version) return state; // our own write
+    if (snapshot?.record?.holderIdentity === config.identity) {
+      // One of our own writes, possibly delivered late: it says nothing new. A read settles the version.
+      return state;
+    }
+    // Someone else holds the lock now (or deleted it, or wrote garbage): stop acting at once.
+    return observe(config, stepDown(state, "lost-lock", effects), snapshot, nowMs, effects);
+  }
+  return observe(config, state, snapshot, nowMs, effects);
+}
+
+function complete(
+  config: MachineConfig,
+  state: MachineState,
+  operation: PendingOperation,
+  result: OperationResult,
+  nowMs: number,
+  effects: Effect[],
+): MachineState {
+  const settled: MachineState = { ...state, pending: null };
+  if (result.kind === "failed") {
+    effects.push({ type: "store-error", error: result.error, purpose: operation.purpose });
+    if (state.role === "releasing") return finishStopping(settled, effects);
+    // A failed write may still have landed; a follower reads before writing again. A leader keeps
+    // renewing with the version it holds: if its write did land, the conflict leads to a read.
+    return {
+      ...settled,
+      backoffUntilMs: nowMs + config.retryPeriodMs,
+      readDue: settled.readDue || (operation.purpose !== "renew" && operation.purpose !== "observe"),
+      renewAtMs: nowMs + config.retryPeriodMs,
+    };
+  }
+  if (result.kind === "conflict") {
+    return { ...settled, readDue: true, backoffUntilMs: 0 };
+  }
+  const snapshot = result.snapshot;
+  const ok: MachineState = { ...settled, backoffUntilMs: 0 };
+  switch (operation.purpose) {
+    case "observe":
+      return afterRead(config, ok, snapshot, nowMs, effects);
+    case "acquire":
+      return afterAcquire(config, ok, operation, snapshot, nowMs, effects);
+    case "renew":
+      return afterRenew(config, ok, operation, snapshot, nowMs, effects);
+    case "release":
+      return finishStopping(observe(config, ok, snapshot, nowMs, effects), effects);
+  }
+}
+
+function afterRead(
+  config: MachineConfig,
+  state: MachineState,
+  snapshot: Snapshot | null,
+  nowMs: number,
+  effects: Effect[],
+): MachineState {
+  const read: MachineState = { ...state, readDue: false, pollAtMs: nowMs + config.retryPeriodMs };
+  if (read.role === "leader" && read.term !== null) {
+    if (snapshot?.record?.holderIdentity === config.identity) {
+      // Still ours (a renewal whose answer was lost may have moved the version): adopt the version,
+      // but not a later deadline, since we cannot tell when that write was sent.
+      const term = { ...read.term, version: snapshot.version, record: snapshot.record };
+      return observe(config, { ...read, term }, snapshot, nowMs, effects);
+    }
+    return observe(config, stepDown(read, "lost-lock", effects), snapshot, nowMs, effects);
+  }
+  if (read.role === "releasing" && read.term !== null) {
+    if (snapshot?.record?.holderIdentity === config.identity) {
+      return { ...read, term: { ...read.term, version: snapshot.version, record: snapshot.record } };
+    }
+    // Someone else holds it already: nothing left to release.
+    return finishStopping(observe(config, read, snapshot, nowMs, effects), effects);
+  }
+  return observe(config, read, snapshot, nowMs, effects);
+}
+
+function afterAcquire(
+  config: MachineConfig,
+  state: MachineState,
+  operation: PendingOperation,
+  snapshot: Snapshot | null,
+  nowMs: number,
+  effects: Effect[],
+): MachineState {
+  const safeUntilMs = operation.sentAtMs + config.renewDeadlineMs;
+  const record = snapshot?.record ?? null;
+  if (snapshot === null || record === null || state.role !== "follower" || nowMs >= safeUntilMs) {
+    // The answer came too late to act on (or we are stopping): it is only an observation. The lock
+    // names us, but a later term must start with a fresh acquisition and a new token.
+    return observe(config, state, snapshot, nowMs, effects);
+  }
+  const term: Term = { fencingToken: record.leaderTransitions, record, version: snapshot.version, safeUntilMs };
+  effects.push({ type: "started-leading", fencingToken: term.fencingToken, safeUntilMs });
+  const leading: MachineState = {
+    ...observe(config, state, snapshot, nowMs, effects),
+    role: "leader",
+    term,
+    readDue: false,
+    renewAtMs: operation.sentAtMs + config.retryPeriodMs,
+  };
+  return leading;
+}
+
+function afterRenew(
+  config: MachineConfig,
+  state: MachineState,
+  operation: PendingOperation,
+  snapshot: Snapshot | null,
+  nowMs: number,
+  effects: Effect[],
+): MachineState {
+  if (state.role === "releasing" && state.term !== null && snapshot?.record) {
+    // A renewal landed while stopping: release against its version.
+    return { ...state, term: { ...state.term, version: snapshot.version, record: snapshot.record } };
+  }
+  if (state.role !== "leader" || state.term === null || snapshot === null || snapshot.record === null) {
+    return observe(config, state, snapshot, nowMs, effects);
+  }
+  const safeUntilMs = Math.max(state.term.safeUntilMs, operation.sentAtMs + config.renewDeadlineMs);
+  const term: Term = { ...state.term, record: snapshot.record, version: snapshot.version, safeUntilMs };
+  effects.push({
+    type: "renewed",
+    fencingToken: term.fencingToken,
+    safeUntilMs,
+    latencyMs: nowMs - operation.sentAtMs,
+  });
+  return {
+    ...observe(config, state, snapshot, nowMs, effects),
+    term,
+    renewAtMs: operation.sentAtMs + config.retryPeriodMs,
+  };
+}
+
+function finishStopping(state: MachineState, effects: Effect[]): MachineState {
+  effects.push({ type: "stopped" });
+  return { ...state, role: "stopped", term: null, pending: null };
+}
+
+/** Chooses the next store operation, if one is due and none is in flight. */
+function decide(config: MachineConfig, state: MachineState, now: Instant, effects: Effect[]): MachineState {
+  const nowMs = now.monotonicMs;
+  if (state.role === "stopped" || state.pending !== null || nowMs < state.backoffUntilMs) return state;
+
+  if (state.role === "releasing") {
+    if (state.term === null || state.releaseAttempts >= MAX_RELEASE_ATTEMPTS) return finishStopping(state, effects);
+    if (state.readDue) return send(state, { type: "read", purpose: "observe" }, nowMs, effects);
+    const record: LeaderRecord = {
+      holderIdentity: "",
+      // client-go writes 1 here; a reader that ignores the empty holder still sees a lease about to lapse.
+      leaseDurationSeconds: 1,
+      acquireTime: stamp(now),
+      renewTime: stamp(now),
+      leaderTransitions: state.term.record.leaderTransitions,
+    };
+    const attempt = { ...state, releaseAttempts: state.releaseAttempts + 1 };
+    return send(attempt, { type: "update", purpose: "release", record, expectedVersion: state.term.version }, nowMs, effects);
+  }
+
+  if (state.role === "leader" && state.term !== null) {
+    if (state.readDue) return send(state, { type: "read", purpose: "observe" }, nowMs, effects);
+    if (nowMs < state.renewAtMs) return state;
+    // The fast path: one conditional write on the version we hold, no read first.
+    const record: LeaderRecord = {
+      ...state.term.record,
+      leaseDurationSeconds: config.leaseDurationMs / 1000,
+      renewTime: stamp(now),
+    };
+    return send(state, { type: "update", purpose: "renew", record, expectedVersion: state.term.version }, nowMs, effects);
+  }
+
+  // Follower.
+  if (state.readDue || state.observed === undefined) {
+    return send(state, { type: "read", purpose: "observe" }, nowMs, effects);
+  }
+  const observed = state.observed;
+  if (observed === null) {
+    const record = newTermRecord(config, state.highestToken + 1, now);
+    return send(state, { type: "create", purpose: "acquire", record }, nowMs, effects);
+  }
+  const expiry = observedExpiryMs(config, state);
+  if (expiry !== undefined && nowMs >= expiry) {
+    const previous = observed.record?.leaderTransitions ?? -1;
+    const record = newTermRecord(config, Math.max(previous, state.highestToken) + 1, now);
+    return send(state, { type: "update", purpose: "acquire", record, expectedVersion: observed.version }, nowMs, effects);
+  }
+  if (!config.watch && nowMs >= state.pollAtMs) {
+    return send(state, { type: "read", purpose: "observe" }, nowMs, effects);
+  }
+  return state;
+}
+
+type OperationRequest =
+  | { readonly type: "read"; readonly purpose: Purpose }
+  | { readonly type: "create"; readonly purpose: Purpose; readonly record: LeaderRecord }
+  | { readonly type: "update"; readonly purpose: Purpose; readonly record: LeaderRecord; readonly expectedVersion: string };
+
+function send(state: MachineState, request: OperationRequest, nowMs: number, effects: Effect[]): MachineState {
+  const id = state.nextOperationId;
+  effects.push({ ...request, operationId: id });
+  return {
+    ...state,
+    pending: { id, purpose: request.purpose, sentAtMs: nowMs },
+    nextOperationId: id + 1,
+  };
+}
+
+function newTermRecord(config: MachineConfig, leaderTransitions: number, now: Instant): LeaderRecord {
+  const time = stamp(now);
+  return {
+    holderIdentity: config.identity,
+    leaseDurationSeconds: config.leaseDurationMs / 1000,
+    acquireTime: time,
+    renewTime: time,
+    leaderTransitions,
+  };
+}
+
+function stamp(now: Instant): string {
+  return formatRfc3339(now.wallTime, 6);
+}
+
+/** The earliest future time at which something becomes due. */
+function wakeAt(config: MachineConfig, state: MachineState, nowMs: number): number | null {
+  if (state.role === "stopped") return null;
+  const times: number[] = [];
+  if (state.role === "leader" && state.term !== null) times.push(state.term.safeUntilMs);
+  if (state.pending === null) {
+    if (state.backoffUntilMs > nowMs) {
+      times.push(state.backoffUntilMs);
+    } else if (state.role === "leader") {
+      times.push(state.renewAtMs);
+    } else if (state.role === "follower") {
+      const expiry = observedExpiryMs(config, state);
+      if (expiry !== undefined) times.push(expiry);
+      if (!config.watch) times.push(state.pollAtMs);
+    }
+  }
+  const future = times.filter((time) => time > nowMs);
+  return future.length === 0 ? null : Math.min(...future);
+}

@@ -1,0 +1,54 @@
+import type { LeaderRecord, Snapshot } from "./record.js";
+
+/** What a store can do beyond the required operations. Declared by the adapter, never guessed. */
+export interface StoreCapabilities {
+  /** The store pushes changes of one lock (`watch` is implemented), so followers need not poll. */
+  readonly watch: boolean;
+  /**
+   * The smallest lease-duration step the stored record can carry, in milliseconds: 1000 when the
+   * format holds whole seconds (Kubernetes), 1 when any millisecond value round-trips.
+   */
+  readonly leaseGranularityMs: number;
+}
+
+/** Per-call options every store operation accepts. */
+export interface OperationOptions {
+  /** Aborts the call; the store then rejects promptly with an UNAVAILABLE error. */
+  readonly signal?: AbortSignal;
+}
+
+/**
+ * The compare-and-swap store an election runs on: one record per election name, each write
+ * conditional on the version the writer last saw. Implementations must reject with TenureErrors
+ * (see errors.ts) and must never hang: an unreachable store rejects with `UNAVAILABLE` within a
+ * bounded time even when no signal is passed.
+ */
+export interface LockStore {
+  /** Short backend name used in messages and metrics, for example `"etcd"`. */
+  readonly backend: string;
+  /** What this store supports; the engine adapts to it. */
+  readonly capabilities: StoreCapabilities;
+
+  /** Reads the lock. Resolves `null` when it does not exist; a record that cannot be decoded comes back as a corrupt snapshot. */
+  get(name: string, options?: OperationOptions): Promise<Snapshot | null>;
+
+  /** Creates the lock. Rejects with `CONFLICT` when it already exists. */
+  create(name: string, record: LeaderRecord, options?: OperationOptions): Promise<Snapshot>;
+
+  /**
+   * Replaces the lock only if its version is still `expectedVersion`. Rejects with `CONFLICT` when
+   * the version moved or the lock no longer exists. Resolves with the new snapshot.
+   */
+  update(name: string, record: LeaderRecord, expectedVersion: string, options?: OperationOptions): Promise<Snapshot>;
+
+  /**
+   * Optional (declare `capabilities.watch`): yields the current snapshot first (`null` when the lock
+   * does not exist), then the snapshot after each committed change, in commit order, so that no change
+   * falls between two watches. The iterator ends when `signal` aborts and throws (UNAVAILABLE) when
+   * the stream breaks; the engine then watches again after a retry period.
+   */
+  watch?(name: string, signal: AbortSignal): AsyncIterable<Snapshot | null>;
+
+  /** Releases connections this store opened. Clients passed in by the user are left open. */
+  close(): Promise<void>;
+}

@@ -1,0 +1,2 @@
+export type { Delay, MemoryServerStats, MemoryStoreOptions, Unreachability } from "./memory-server.js";
+export { createMemoryStore, MemoryServer, MemoryStore } from "./memory-server.js";
