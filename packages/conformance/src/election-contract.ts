@@ -40,7 +40,12 @@ export function describeElectionContract(target: ConformanceTarget): void {
       return electors;
     }
 
-    async function candidate(name: string, identity: string, log?: LeadershipLog, store?: LockStore): Promise<Elector> {
+    async function candidate(
+      name: string,
+      identity: string,
+      log?: LeadershipLog,
+      store?: LockStore,
+    ): Promise<Elector> {
       const own = store ?? (await pool.open());
       const elector = new Elector({ store: own, name, identity, ...timing });
       stores.set(elector, own);
@@ -129,34 +134,32 @@ export function describeElectionContract(target: ConformanceTarget): void {
       expect(raw.leaderTransitions).toBe(token);
     });
 
-    it(
-      "steps the leader down when it cannot reach the store, before anyone else takes over",
-      async () => {
-        const name = uniqueName(target, "partition");
-        const log = new LeadershipLog();
-        const electors = await candidates(name, 3, log);
-        const leader = await awaitLeader(electors, lease + slack);
-        await awaitAgreement(electors, leader.identity, releaseNoticeMs + lease);
-        const stepDown = nextEvent(
-          [leader],
-          (event) => event.type === "stopped-leading",
-          renewDeadline + retry + slack,
-          "the isolated leader to step down",
-        );
-        const isolatedAt = performance.now();
-        await target.faults.isolate(storeOf(leader));
-        const { event } = await stepDown;
-        expect(event.type === "stopped-leading" && event.reason).toBe("renew-deadline");
-        expect(performance.now() - isolatedAt).toBeLessThan(renewDeadline + retry + slack);
-        expect(leader.isLeader()).toBe(false);
-        const survivors = electors.filter((elector) => elector !== leader);
-        const next = await awaitLeader(survivors, lease + retry + slack);
-        expect(next.fencingToken()).toBeGreaterThan(log.intervals()[0]?.fencingToken ?? Number.POSITIVE_INFINITY);
-        await target.faults.heal(storeOf(leader));
-        log.assertSafe();
-      },
-      60_000,
-    );
+    it("steps the leader down when it cannot reach the store, before anyone else takes over", async () => {
+      const name = uniqueName(target, "partition");
+      const log = new LeadershipLog();
+      const electors = await candidates(name, 3, log);
+      const leader = await awaitLeader(electors, lease + slack);
+      await awaitAgreement(electors, leader.identity, releaseNoticeMs + lease);
+      const stepDown = nextEvent(
+        [leader],
+        (event) => event.type === "stopped-leading",
+        renewDeadline + retry + slack,
+        "the isolated leader to step down",
+      );
+      const isolatedAt = performance.now();
+      await target.faults.isolate(storeOf(leader));
+      const { event } = await stepDown;
+      expect(event.type === "stopped-leading" && event.reason).toBe("renew-deadline");
+      expect(performance.now() - isolatedAt).toBeLessThan(renewDeadline + retry + slack);
+      expect(leader.isLeader()).toBe(false);
+      const survivors = electors.filter((elector) => elector !== leader);
+      const next = await awaitLeader(survivors, lease + retry + slack);
+      expect(next.fencingToken()).toBeGreaterThan(
+        log.intervals()[0]?.fencingToken ?? Number.POSITIVE_INFINITY,
+      );
+      await target.faults.heal(storeOf(leader));
+      log.assertSafe();
+    }, 60_000);
 
     it(
       `never lets two leaders' safe-to-act intervals overlap, and tokens strictly increase, over ${rounds} rounds`,
@@ -177,7 +180,12 @@ export function describeElectionContract(target: ConformanceTarget): void {
               break;
             default:
               await target.faults.isolate(storeOf(leader));
-              await nextEvent([leader], (event) => event.type === "stopped-leading", renewDeadline + slack, "step-down");
+              await nextEvent(
+                [leader],
+                (event) => event.type === "stopped-leading",
+                renewDeadline + slack,
+                "step-down",
+              );
               await leader.stop({ release: false });
               await target.faults.heal(storeOf(leader));
           }
@@ -208,7 +216,10 @@ export function describeElectionContract(target: ConformanceTarget): void {
         [{ operationTimeoutMs: renewDeadline }, "operationTimeoutMs"],
       ];
       if (target.capabilities.leaseGranularityMs > 1) {
-        cases.push([{ leaseDurationMs: lease + target.capabilities.leaseGranularityMs / 2 }, "leaseDurationMs"]);
+        cases.push([
+          { leaseDurationMs: lease + target.capabilities.leaseGranularityMs / 2 },
+          "leaseDurationMs",
+        ]);
       }
       for (const [override, field] of cases) {
         let thrown: unknown;
@@ -237,5 +248,4 @@ export function describeElectionContract(target: ConformanceTarget): void {
       });
     }
   });
-
 }

@@ -4,8 +4,7 @@ import type { ConformanceTarget } from "./target.js";
 
 export { describeElectionContract } from "./election-contract.js";
 export { describeStoreContract } from "./store-contract.js";
-export type { RawLock } from "./target.js";
-export type { ConformanceTarget, FaultHook } from "./target.js";
+export type { ConformanceTarget, FaultHook, RawLock } from "./target.js";
 export { defaultTiming } from "./target.js";
 
 /** Registers both parts of the suite (store contract, then election contract) for one adapter. */

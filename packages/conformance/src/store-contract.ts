@@ -1,6 +1,6 @@
 import type { LockStore, Snapshot } from "@tenure/core";
 import { afterEach, describe, expect, it } from "vitest";
-import { outcomeCode, rawRecord, sameRecord, sampleRecord, StorePool, uniqueName } from "./support.js";
+import { outcomeCode, rawRecord, StorePool, sameRecord, sampleRecord, uniqueName } from "./support.js";
 import type { ConformanceTarget } from "./target.js";
 
 /**
@@ -43,7 +43,10 @@ export function describeStoreContract(target: ConformanceTarget): void {
       const store = await pool.open();
       for (const record of [
         sampleRecord({ holderIdentity: "", leaseDurationSeconds: 1, leaderTransitions: 0 }),
-        sampleRecord({ holderIdentity: `pod-${"x".repeat(200)}_ünïcødé/with:chars`, leaderTransitions: 2 ** 31 - 1 }),
+        sampleRecord({
+          holderIdentity: `pod-${"x".repeat(200)}_ünïcødé/with:chars`,
+          leaderTransitions: 2 ** 31 - 1,
+        }),
       ]) {
         const name = uniqueName(target, "roundtrip");
         await store.create(name, record);
@@ -58,7 +61,9 @@ export function describeStoreContract(target: ConformanceTarget): void {
       const name = uniqueName(target, "create-twice");
       const first = sampleRecord({ holderIdentity: "first" });
       await store.create(name, first);
-      expect(await outcomeCode(store.create(name, sampleRecord({ holderIdentity: "second" })))).toBe("CONFLICT");
+      expect(await outcomeCode(store.create(name, sampleRecord({ holderIdentity: "second" })))).toBe(
+        "CONFLICT",
+      );
       expect(rawRecord(await target.readRaw(name)).holderIdentity).toBe("first");
     });
 
@@ -125,11 +130,15 @@ export function describeStoreContract(target: ConformanceTarget): void {
       const writers = await Promise.all(Array.from({ length: 6 }, () => pool.open()));
       const name = uniqueName(target, "create-race");
       const outcomes = await Promise.all(
-        writers.map((store, index) => outcomeCode(store.create(name, sampleRecord({ holderIdentity: `creator-${index}` })))),
+        writers.map((store, index) =>
+          outcomeCode(store.create(name, sampleRecord({ holderIdentity: `creator-${index}` }))),
+        ),
       );
       expect(outcomes.filter((code) => code === "resolved")).toHaveLength(1);
       expect(outcomes.filter((code) => code === "CONFLICT")).toHaveLength(writers.length - 1);
-      expect(rawRecord(await target.readRaw(name)).holderIdentity).toBe(`creator-${outcomes.indexOf("resolved")}`);
+      expect(rawRecord(await target.readRaw(name)).holderIdentity).toBe(
+        `creator-${outcomes.indexOf("resolved")}`,
+      );
     });
 
     it("rejects bad election names with INVALID_ARGUMENT", async () => {
@@ -151,9 +160,12 @@ export function describeStoreContract(target: ConformanceTarget): void {
         sampleRecord({ leaseDurationSeconds: 0 }),
         sampleRecord({ leaseDurationSeconds: Number.NaN }),
       ];
-      if (target.capabilities.leaseGranularityMs >= 1000) bad.push(sampleRecord({ leaseDurationSeconds: 1.5 }));
+      if (target.capabilities.leaseGranularityMs >= 1000)
+        bad.push(sampleRecord({ leaseDurationSeconds: 1.5 }));
       for (const record of bad) {
-        expect(await outcomeCode(store.create(name, record)), JSON.stringify(record)).toBe("INVALID_ARGUMENT");
+        expect(await outcomeCode(store.create(name, record)), JSON.stringify(record)).toBe(
+          "INVALID_ARGUMENT",
+        );
       }
       expect(await target.readRaw(name)).toBeNull();
     });
@@ -165,7 +177,10 @@ export function describeStoreContract(target: ConformanceTarget): void {
         const name = uniqueName(target, "unreachable");
         const created = await store.create(name, sampleRecord());
         await target.faults.isolate(store);
-        for (const call of [() => store.get(name), () => store.update(name, sampleRecord(), created.version)]) {
+        for (const call of [
+          () => store.get(name),
+          () => store.update(name, sampleRecord(), created.version),
+        ]) {
           const started = performance.now();
           expect(await outcomeCode(call())).toBe("UNAVAILABLE");
           expect(performance.now() - started).toBeLessThan(unavailableWithinMs);

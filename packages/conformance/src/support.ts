@@ -106,12 +106,21 @@ export function nextEvent(
 export async function awaitLeader(electors: readonly Elector[], timeoutMs: number): Promise<Elector> {
   const current = electors.find((elector) => elector.isLeader());
   if (current !== undefined) return current;
-  const { elector } = await nextEvent(electors, (event) => event.type === "started-leading", timeoutMs, "a leader");
+  const { elector } = await nextEvent(
+    electors,
+    (event) => event.type === "started-leading",
+    timeoutMs,
+    "a leader",
+  );
   return elector;
 }
 
 /** Waits until every elector in `electors` reports `leader` as the holder. */
-export async function awaitAgreement(electors: readonly Elector[], leader: string, timeoutMs: number): Promise<void> {
+export async function awaitAgreement(
+  electors: readonly Elector[],
+  leader: string,
+  timeoutMs: number,
+): Promise<void> {
   const pending = electors.filter((elector) => elector.leader() !== leader);
   await Promise.all(
     pending.map((elector) =>

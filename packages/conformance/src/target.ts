@@ -44,7 +44,8 @@ export interface ConformanceTarget {
  */
 export function defaultTiming(capabilities: StoreCapabilities): ElectionTiming {
   if (capabilities.leaseGranularityMs >= 1000) {
-    const leaseDurationMs = Math.ceil(2000 / capabilities.leaseGranularityMs) * capabilities.leaseGranularityMs;
+    const leaseDurationMs =
+      Math.ceil(2000 / capabilities.leaseGranularityMs) * capabilities.leaseGranularityMs;
     return { leaseDurationMs, renewDeadlineMs: leaseDurationMs * 0.7, retryPeriodMs: leaseDurationMs * 0.15 };
   }
   return { leaseDurationMs: 800, renewDeadlineMs: 560, retryPeriodMs: 120 };

@@ -19,7 +19,11 @@ export interface ElectionTiming {
 }
 
 /** client-go's defaults (15 s lease, 10 s renew deadline, 2 s retry period). */
-export const DEFAULT_TIMING: ElectionTiming = { leaseDurationMs: 15_000, renewDeadlineMs: 10_000, retryPeriodMs: 2_000 };
+export const DEFAULT_TIMING: ElectionTiming = {
+  leaseDurationMs: 15_000,
+  renewDeadlineMs: 10_000,
+  retryPeriodMs: 2_000,
+};
 
 /** client-go's JitterFactor: the renew deadline must exceed the retry period by this factor. */
 export const JITTER_FACTOR = 1.2;
@@ -30,7 +34,9 @@ export const JITTER_FACTOR = 1.2;
  * renewDeadline / (1 − ρ) < leaseDuration / (1 + ρ), i.e. ρ < (L − R) / (L + R). See docs/architecture.md.
  */
 export function clockDriftTolerance(timing: ElectionTiming): number {
-  return (timing.leaseDurationMs - timing.renewDeadlineMs) / (timing.leaseDurationMs + timing.renewDeadlineMs);
+  return (
+    (timing.leaseDurationMs - timing.renewDeadlineMs) / (timing.leaseDurationMs + timing.renewDeadlineMs)
+  );
 }
 
 /**
@@ -46,7 +52,11 @@ export function assertValidTiming(
   const { leaseDurationMs, renewDeadlineMs, retryPeriodMs } = timing;
   for (const [field, value] of Object.entries(timing)) {
     if (typeof value !== "number" || !Number.isFinite(value) || value <= 0) {
-      throw new InvalidArgumentError(field, `must be a positive number of milliseconds, got ${String(value)}`, context);
+      throw new InvalidArgumentError(
+        field,
+        `must be a positive number of milliseconds, got ${String(value)}`,
+        context,
+      );
     }
   }
   if (!(leaseDurationMs > renewDeadlineMs)) {
@@ -74,7 +84,10 @@ export function assertValidTiming(
 }
 
 /** Checks a candidate identity: non-empty, printable, at most 1024 characters. */
-export function assertValidIdentity(identity: unknown, context: { backend?: string; election?: string } = {}): void {
+export function assertValidIdentity(
+  identity: unknown,
+  context: { backend?: string; election?: string } = {},
+): void {
   if (typeof identity !== "string" || identity.length === 0) {
     throw new InvalidArgumentError("identity", "must be a non-empty string", context);
   }

@@ -7,7 +7,14 @@ import type { ElectorEvent } from "./events.js";
 import { EventHub } from "./events.js";
 import type { Logger } from "./logger.js";
 import { silentLogger } from "./logger.js";
-import type { Effect, MachineConfig, MachineEvent, MachineState, OperationResult, StepDownReason } from "./machine.js";
+import type {
+  Effect,
+  MachineConfig,
+  MachineEvent,
+  MachineState,
+  OperationResult,
+  StepDownReason,
+} from "./machine.js";
 import { initialState, isLeading, step } from "./machine.js";
 import type { LockStore } from "./store.js";
 
@@ -37,7 +44,10 @@ export interface ElectorOptions extends Partial<ElectionTiming> {
   /** Called when this candidate becomes leader. A rejected promise is logged, not retried. */
   readonly onStartedLeading?: (leadership: Leadership) => void | Promise<void>;
   /** Called when this candidate stops leading, after the leadership signal was aborted. */
-  readonly onStoppedLeading?: (info: { readonly reason: StepDownReason; readonly fencingToken: number }) => void;
+  readonly onStoppedLeading?: (info: {
+    readonly reason: StepDownReason;
+    readonly fencingToken: number;
+  }) => void;
   /** Called when another candidate (or this one) is seen to hold the lock. */
   readonly onNewLeader?: (identity: string) => void;
 }
@@ -90,7 +100,11 @@ export class Elector {
     };
     assertValidTiming(timing, store.capabilities, context);
     const operationTimeoutMs = options.operationTimeoutMs ?? timing.renewDeadlineMs / 2;
-    if (!Number.isFinite(operationTimeoutMs) || operationTimeoutMs <= 0 || operationTimeoutMs >= timing.renewDeadlineMs) {
+    if (
+      !Number.isFinite(operationTimeoutMs) ||
+      operationTimeoutMs <= 0 ||
+      operationTimeoutMs >= timing.renewDeadlineMs
+    ) {
       throw new InvalidArgumentError(
         "operationTimeoutMs",
         `must be positive and less than renewDeadlineMs (${timing.renewDeadlineMs}), got ${operationTimeoutMs}`,
@@ -105,7 +119,11 @@ export class Elector {
     this.#clock = options.clock ?? systemClock;
     this.#logger = options.logger ?? silentLogger;
     this.#operationTimeoutMs = operationTimeoutMs;
-    this.#config = { ...timing, identity: options.identity, watch: store.capabilities.watch && store.watch !== undefined };
+    this.#config = {
+      ...timing,
+      identity: options.identity,
+      watch: store.capabilities.watch && store.watch !== undefined,
+    };
     this.#stopped = new Promise((resolve) => {
       this.#resolveStopped = resolve;
     });
@@ -231,7 +249,8 @@ export class Elector {
           this.#context(),
         );
         this.#hub.emit({ ...effect, atMs });
-        if (effect.leader !== null) this.#callback("onNewLeader", () => this.#options.onNewLeader?.(effect.leader ?? ""));
+        if (effect.leader !== null)
+          this.#callback("onNewLeader", () => this.#options.onNewLeader?.(effect.leader ?? ""));
         return;
       case "store-error":
         this.#logger.warn(`store ${effect.purpose} failed: ${effect.error.message}`, {
@@ -251,7 +270,9 @@ export class Elector {
     this.#leadershipAbort = abort;
     this.#logger.info("started leading", { ...this.#context(), identity: this.identity, fencingToken });
     this.#hub.emit({ type: "started-leading", atMs, fencingToken, safeUntilMs });
-    this.#callback("onStartedLeading", () => this.#options.onStartedLeading?.({ signal: abort.signal, fencingToken }));
+    this.#callback("onStartedLeading", () =>
+      this.#options.onStartedLeading?.({ signal: abort.signal, fencingToken }),
+    );
   }
 
   #stopLeading(reason: StepDownReason, fencingToken: number, atMs: number): void {
@@ -261,7 +282,11 @@ export class Elector {
     );
     this.#leadershipAbort = undefined;
     const log = reason === "stopped" ? this.#logger.info : this.#logger.warn;
-    log.call(this.#logger, `stopped leading (${reason})`, { ...this.#context(), identity: this.identity, fencingToken });
+    log.call(this.#logger, `stopped leading (${reason})`, {
+      ...this.#context(),
+      identity: this.identity,
+      fencingToken,
+    });
     this.#hub.emit({ type: "stopped-leading", atMs, reason, fencingToken });
     this.#callback("onStoppedLeading", () => this.#options.onStoppedLeading?.({ reason, fencingToken }));
   }
@@ -270,7 +295,9 @@ export class Elector {
     try {
       const result = run();
       if (result instanceof Promise) {
-        result.catch((error: unknown) => this.#logger.error(`${name} callback rejected`, { ...this.#context(), error }));
+        result.catch((error: unknown) =>
+          this.#logger.error(`${name} callback rejected`, { ...this.#context(), error }),
+        );
       }
     } catch (error) {
       this.#logger.error(`${name} callback threw`, { ...this.#context(), error });
@@ -313,7 +340,9 @@ export class Elector {
       (snapshot) => finish({ kind: "ok", snapshot: snapshot as Awaited<ReturnType<LockStore["get"]>> }),
       (error: unknown) => {
         const tenureError = toTenureError(error, { ...this.#context(), operation: effect.type });
-        finish(tenureError.code === "CONFLICT" ? { kind: "conflict" } : { kind: "failed", error: tenureError });
+        finish(
+          tenureError.code === "CONFLICT" ? { kind: "conflict" } : { kind: "failed", error: tenureError },
+        );
       },
     );
   }
@@ -333,7 +362,10 @@ export class Elector {
       } catch (error) {
         if (signal.aborted) break;
         const tenureError = toTenureError(error, { ...this.#context(), operation: "watch" });
-        this.#logger.warn(`watch broke: ${tenureError.message}`, { ...this.#context(), code: tenureError.code });
+        this.#logger.warn(`watch broke: ${tenureError.message}`, {
+          ...this.#context(),
+          code: tenureError.code,
+        });
       }
       await this.#sleep(this.timing.retryPeriodMs, signal);
     }

@@ -46,7 +46,10 @@ export class TenureError extends Error {
   readonly remedy: string | undefined;
 
   constructor(code: ErrorCode, problem: string, options: TenureErrorOptions = {}) {
-    super(formatMessage(problem, options), options.cause === undefined ? undefined : { cause: options.cause });
+    super(
+      formatMessage(problem, options),
+      options.cause === undefined ? undefined : { cause: options.cause },
+    );
     this.code = code;
     this.backend = options.backend;
     this.election = options.election;

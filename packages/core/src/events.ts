@@ -30,7 +30,12 @@ export type ElectorEvent =
       /** The holder now seen in the store; `null` when nobody holds it or the record is unreadable. */
       readonly leader: string | null;
     }
-  | { readonly type: "store-error"; readonly atMs: number; readonly error: TenureError; readonly purpose: Purpose }
+  | {
+      readonly type: "store-error";
+      readonly atMs: number;
+      readonly error: TenureError;
+      readonly purpose: Purpose;
+    }
   | { readonly type: "stopped"; readonly atMs: number };
 
 /** Fan-out of events to synchronous listeners and async iterators, each iterator with its own queue. */

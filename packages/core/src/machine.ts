@@ -101,7 +101,12 @@ export type StepDownReason =
 /** What the runtime must do after a step, in order. */
 export type Effect =
   | { readonly type: "read"; readonly operationId: number; readonly purpose: Purpose }
-  | { readonly type: "create"; readonly operationId: number; readonly purpose: Purpose; readonly record: LeaderRecord }
+  | {
+      readonly type: "create";
+      readonly operationId: number;
+      readonly purpose: Purpose;
+      readonly record: LeaderRecord;
+    }
   | {
       readonly type: "update";
       readonly operationId: number;
@@ -165,7 +170,12 @@ export const initialState: MachineState = {
 const MAX_RELEASE_ATTEMPTS = 2;
 
 /** Applies one event. Pure: the same inputs always give the same outputs. */
-export function step(config: MachineConfig, state: MachineState, event: MachineEvent, now: Instant): StepResult {
+export function step(
+  config: MachineConfig,
+  state: MachineState,
+  event: MachineEvent,
+  now: Instant,
+): StepResult {
   if (state.role === "stopped") return { state, effects: [], wakeAtMs: null };
   const effects: Effect[] = [];
   let next = enforceRenewDeadline(state, now.monotonicMs, effects);
@@ -233,7 +243,13 @@ function stop(state: MachineState, release: boolean, effects: Effect[]): Machine
 }
 
 /** Records a snapshot. A version seen before keeps its first sighting time; that is what expiry counts from. */
-function observe(config: MachineConfig, state: MachineState, snapshot: Snapshot | null, nowMs: number, effects: Effect[]): MachineState {
+function observe(
+  config: MachineConfig,
+  state: MachineState,
+  snapshot: Snapshot | null,
+  nowMs: number,
+  effects: Effect[],
+): MachineState {
   let observed: Observation | null;
   if (snapshot === null) {
     observed = null;
@@ -244,7 +260,8 @@ function observe(config: MachineConfig, state: MachineState, snapshot: Snapshot 
       version: snapshot.version,
       record: snapshot.record,
       observedAtMs: nowMs,
-      leaseMs: snapshot.record === null ? config.leaseDurationMs : snapshot.record.leaseDurationSeconds * 1000,
+      leaseMs:
+        snapshot.record === null ? config.leaseDurationMs : snapshot.record.leaseDurationSeconds * 1000,
     };
   }
   const token = snapshot?.record?.leaderTransitions ?? -1;
@@ -359,7 +376,12 @@ function afterAcquire(
     // names us, but a later term must start with a fresh acquisition and a new token.
     return observe(config, state, snapshot, nowMs, effects);
   }
-  const term: Term = { fencingToken: record.leaderTransitions, record, version: snapshot.version, safeUntilMs };
+  const term: Term = {
+    fencingToken: record.leaderTransitions,
+    record,
+    version: snapshot.version,
+    safeUntilMs,
+  };
   effects.push({ type: "started-leading", fencingToken: term.fencingToken, safeUntilMs });
   const leading: MachineState = {
     ...observe(config, state, snapshot, nowMs, effects),
@@ -412,7 +434,8 @@ function decide(config: MachineConfig, state: MachineState, now: Instant, effect
   if (state.role === "stopped" || state.pending !== null || nowMs < state.backoffUntilMs) return state;
 
   if (state.role === "releasing") {
-    if (state.term === null || state.releaseAttempts >= MAX_RELEASE_ATTEMPTS) return finishStopping(state, effects);
+    if (state.term === null || state.releaseAttempts >= MAX_RELEASE_ATTEMPTS)
+      return finishStopping(state, effects);
     if (state.readDue) return send(state, { type: "read", purpose: "observe" }, nowMs, effects);
     const record: LeaderRecord = {
       holderIdentity: "",
@@ -423,7 +446,12 @@ function decide(config: MachineConfig, state: MachineState, now: Instant, effect
       leaderTransitions: state.term.record.leaderTransitions,
     };
     const attempt = { ...state, releaseAttempts: state.releaseAttempts + 1 };
-    return send(attempt, { type: "update", purpose: "release", record, expectedVersion: state.term.version }, nowMs, effects);
+    return send(
+      attempt,
+      { type: "update", purpose: "release", record, expectedVersion: state.term.version },
+      nowMs,
+      effects,
+    );
   }
 
   if (state.role === "leader" && state.term !== null) {
@@ -435,7 +463,12 @@ function decide(config: MachineConfig, state: MachineState, now: Instant, effect
       leaseDurationSeconds: config.leaseDurationMs / 1000,
       renewTime: stamp(now),
     };
-    return send(state, { type: "update", purpose: "renew", record, expectedVersion: state.term.version }, nowMs, effects);
+    return send(
+      state,
+      { type: "update", purpose: "renew", record, expectedVersion: state.term.version },
+      nowMs,
+      effects,
+    );
   }
 
   // Follower.
@@ -451,7 +484,12 @@ function decide(config: MachineConfig, state: MachineState, now: Instant, effect
   if (expiry !== undefined && nowMs >= expiry) {
     const previous = observed.record?.leaderTransitions ?? -1;
     const record = newTermRecord(config, Math.max(previous, state.highestToken) + 1, now);
-    return send(state, { type: "update", purpose: "acquire", record, expectedVersion: observed.version }, nowMs, effects);
+    return send(
+      state,
+      { type: "update", purpose: "acquire", record, expectedVersion: observed.version },
+      nowMs,
+      effects,
+    );
   }
   if (!config.watch && nowMs >= state.pollAtMs) {
     return send(state, { type: "read", purpose: "observe" }, nowMs, effects);
@@ -462,9 +500,19 @@ function decide(config: MachineConfig, state: MachineState, now: Instant, effect
 type OperationRequest =
   | { readonly type: "read"; readonly purpose: Purpose }
   | { readonly type: "create"; readonly purpose: Purpose; readonly record: LeaderRecord }
-  | { readonly type: "update"; readonly purpose: Purpose; readonly record: LeaderRecord; readonly expectedVersion: string };
+  | {
+      readonly type: "update";
+      readonly purpose: Purpose;
+      readonly record: LeaderRecord;
+      readonly expectedVersion: string;
+    };
 
-function send(state: MachineState, request: OperationRequest, nowMs: number, effects: Effect[]): MachineState {
+function send(
+  state: MachineState,
+  request: OperationRequest,
+  nowMs: number,
+  effects: Effect[],
+): MachineState {
   const id = state.nextOperationId;
   effects.push({ ...request, operationId: id });
   return {

@@ -69,14 +69,22 @@ export function recordFromObject(value: unknown): DecodeResult {
   const holderIdentity = fields.holderIdentity ?? "";
   if (typeof holderIdentity !== "string") return { corruption: "holderIdentity is not a string" };
   const leaseDurationSeconds = fields.leaseDurationSeconds ?? 0;
-  if (typeof leaseDurationSeconds !== "number" || !Number.isFinite(leaseDurationSeconds) || leaseDurationSeconds < 0) {
+  if (
+    typeof leaseDurationSeconds !== "number" ||
+    !Number.isFinite(leaseDurationSeconds) ||
+    leaseDurationSeconds < 0
+  ) {
     return { corruption: "leaseDurationSeconds is not a non-negative number" };
   }
   if (holderIdentity !== "" && leaseDurationSeconds === 0) {
     return { corruption: "leaseDurationSeconds is 0 while a holder is named" };
   }
   const leaderTransitions = fields.leaderTransitions ?? 0;
-  if (typeof leaderTransitions !== "number" || !Number.isSafeInteger(leaderTransitions) || leaderTransitions < 0) {
+  if (
+    typeof leaderTransitions !== "number" ||
+    !Number.isSafeInteger(leaderTransitions) ||
+    leaderTransitions < 0
+  ) {
     return { corruption: "leaderTransitions is not a non-negative integer" };
   }
   const acquireTime = fields.acquireTime ?? "";
@@ -87,7 +95,10 @@ export function recordFromObject(value: unknown): DecodeResult {
 }
 
 /** Throws {@link InvalidArgumentError} naming the field when `record` may not be written. */
-export function assertValidRecord(record: LeaderRecord, context: { backend?: string; election?: string } = {}): void {
+export function assertValidRecord(
+  record: LeaderRecord,
+  context: { backend?: string; election?: string } = {},
+): void {
   const fail = (field: string, rule: string): never => {
     throw new InvalidArgumentError(`record.${field}`, rule, context);
   };
@@ -114,7 +125,10 @@ export const MAX_IDENTITY_LENGTH = 1024;
  * 253 characters, starting and ending with a letter or digit). Kubernetes object names require it,
  * and holding every backend to the same rule lets an election move between backends unchanged.
  */
-export function assertValidElectionName(name: unknown, context: { backend?: string } = {}): asserts name is string {
+export function assertValidElectionName(
+  name: unknown,
+  context: { backend?: string } = {},
+): asserts name is string {
   if (typeof name !== "string" || name.length === 0) {
     throw new InvalidArgumentError("name", "must be a non-empty string", context);
   }

@@ -39,7 +39,12 @@ export interface LockStore {
    * Replaces the lock only if its version is still `expectedVersion`. Rejects with `CONFLICT` when
    * the version moved or the lock no longer exists. Resolves with the new snapshot.
    */
-  update(name: string, record: LeaderRecord, expectedVersion: string, options?: OperationOptions): Promise<Snapshot>;
+  update(
+    name: string,
+    record: LeaderRecord,
+    expectedVersion: string,
+    options?: OperationOptions,
+  ): Promise<Snapshot>;
 
   /**
    * Optional (declare `capabilities.watch`): yields the current snapshot first (`null` when the lock

@@ -1,4 +1,11 @@
-import type { Clock, LeaderRecord, LockStore, OperationOptions, Snapshot, StoreCapabilities } from "@tenure/core";
+import type {
+  Clock,
+  LeaderRecord,
+  LockStore,
+  OperationOptions,
+  Snapshot,
+  StoreCapabilities,
+} from "@tenure/core";
 import {
   assertValidElectionName,
   assertValidRecord,
@@ -110,7 +117,9 @@ export class MemoryServer {
 function toSnapshot(lock: StoredLock): Snapshot {
   const decoded = decodeRecord(lock.value);
   const version = String(lock.version);
-  return "record" in decoded ? { version, record: decoded.record } : { version, record: null, corruption: decoded.corruption };
+  return "record" in decoded
+    ? { version, record: decoded.record }
+    : { version, record: null, corruption: decoded.corruption };
 }
 
 /** A delay in milliseconds, fixed or drawn per message (seed the function for reproducible tests). */
@@ -179,10 +188,17 @@ export class MemoryStore implements LockStore {
 
   async create(name: string, record: LeaderRecord, options?: OperationOptions): Promise<Snapshot> {
     const value = this.#encode(name, record, "create");
-    return this.#call("create", name, options, () => this.#orConflict(name, "create", this.server.create(name, value)));
+    return this.#call("create", name, options, () =>
+      this.#orConflict(name, "create", this.server.create(name, value)),
+    );
   }
 
-  async update(name: string, record: LeaderRecord, expectedVersion: string, options?: OperationOptions): Promise<Snapshot> {
+  async update(
+    name: string,
+    record: LeaderRecord,
+    expectedVersion: string,
+    options?: OperationOptions,
+  ): Promise<Snapshot> {
     const value = this.#encode(name, record, "update");
     return this.#call("update", name, options, () =>
       this.#orConflict(name, "update", this.server.update(name, value, expectedVersion)),
@@ -265,7 +281,12 @@ export class MemoryStore implements LockStore {
    * that becomes unreachable while the answer is on its way loses the answer but not the write, as a
    * real network can: the caller sees UNAVAILABLE for a call that may have succeeded.
    */
-  #call<T>(operation: string, name: string, options: OperationOptions | undefined, apply: () => T): Promise<T> {
+  #call<T>(
+    operation: string,
+    name: string,
+    options: OperationOptions | undefined,
+    apply: () => T,
+  ): Promise<T> {
     return new Promise<T>((resolve, reject) => {
       try {
         assertValidElectionName(name, { backend: BACKEND });
@@ -314,7 +335,9 @@ export class MemoryStore implements LockStore {
         }
         this.#deliver(() => {
           if (this.#unreachable !== null) {
-            settle(() => this.#throwUnavailable(operation, "connection lost before the answer arrived", name));
+            settle(() =>
+              this.#throwUnavailable(operation, "connection lost before the answer arrived", name),
+            );
           } else {
             settle(outcome);
           }

@@ -1,5 +1,5 @@
 import { describeConformance } from "@tenure/conformance";
-import { MemoryServer, MemoryStore } from "@tenure/memory";
+import { MemoryServer, type MemoryStore } from "@tenure/memory";
 
 const server = new MemoryServer();
 

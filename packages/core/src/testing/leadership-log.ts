@@ -12,6 +12,14 @@ export interface LeadershipInterval {
   readonly closed: boolean;
 }
 
+/** How to read an elector's times on the common clock. Default: they already are. */
+export interface CommonClock {
+  /** Maps a reading of the elector's clock to the common clock. */
+  readonly toCommonMs?: (localMs: number) => number;
+  /** The common clock now; used for event times when given. */
+  readonly commonNow?: () => number;
+}
+
 interface OpenTerm {
   readonly candidate: string;
   readonly fencingToken: number;
@@ -28,16 +36,23 @@ export class LeadershipLog {
   readonly #closed: LeadershipInterval[] = [];
   readonly #open = new Map<string, OpenTerm>();
 
-  /** Starts recording `elector`'s terms. Returns a function that stops recording. */
-  attach(elector: Elector, toCommonMs: (localMs: number) => number = (localMs) => localMs): () => void {
+  /**
+   * Starts recording `elector`'s terms. Returns a function that stops recording. Electors on another
+   * clock pass `toCommonMs` (their readings on the common clock) and, to read event times exactly
+   * rather than through a conversion, `commonNow` (events are delivered synchronously).
+   */
+  attach(elector: Elector, clocks: CommonClock = {}): () => void {
     const candidate = elector.identity;
+    const toCommonMs = clocks.toCommonMs ?? ((localMs: number) => localMs);
+    const commonNow = clocks.commonNow;
+    const at = (localMs: number): number => (commonNow === undefined ? toCommonMs(localMs) : commonNow());
     return elector.subscribe((event) => {
       switch (event.type) {
         case "started-leading":
           this.#open.set(candidate, {
             candidate,
             fencingToken: event.fencingToken,
-            startMs: toCommonMs(event.atMs),
+            startMs: at(event.atMs),
             safeUntilMs: toCommonMs(event.safeUntilMs),
           });
           return;
@@ -50,7 +65,7 @@ export class LeadershipLog {
           const term = this.#open.get(candidate);
           if (term === undefined) return;
           this.#open.delete(candidate);
-          const endMs = Math.min(toCommonMs(event.atMs), term.safeUntilMs);
+          const endMs = Math.min(at(event.atMs), term.safeUntilMs);
           this.#closed.push({ ...term, endMs, closed: true });
           return;
         }
@@ -62,9 +77,19 @@ export class LeadershipLog {
 
   /** Every interval so far, ordered by start; running terms end at their current deadline. */
   intervals(): LeadershipInterval[] {
-    const running = [...this.#open.values()].map((term) => ({ ...term, endMs: term.safeUntilMs, closed: false }));
+    const running = [...this.#open.values()].map((term) => ({
+      ...term,
+      endMs: term.safeUntilMs,
+      closed: false,
+    }));
     return [...this.#closed, ...running]
-      .map(({ candidate, fencingToken, startMs, endMs, closed }) => ({ candidate, fencingToken, startMs, endMs, closed }))
+      .map(({ candidate, fencingToken, startMs, endMs, closed }) => ({
+        candidate,
+        fencingToken,
+        startMs,
+        endMs,
+        closed,
+      }))
       .sort((a, b) => a.startMs - b.startMs);
   }
 
@@ -108,7 +133,9 @@ export class LeadershipLog {
     }
     const regression = this.tokenRegressions()[0];
     if (regression !== undefined) {
-      throw new Error(`fencing token did not increase: ${describe(regression[0])} then ${describe(regression[1])}`);
+      throw new Error(
+        `fencing token did not increase: ${describe(regression[0])} then ${describe(regression[1])}`,
+      );
     }
   }
 }

@@ -24,7 +24,12 @@ export class VirtualTime {
 
   /** Runs `run` when the timeline reaches `atMs` (at once on the next advance if that has passed). */
   schedule(atMs: number, run: () => void): () => void {
-    const timer: ScheduledTimer = { atMs: Math.max(atMs, this.#nowMs), sequence: this.#sequence++, run, cancelled: false };
+    const timer: ScheduledTimer = {
+      atMs: Math.max(atMs, this.#nowMs),
+      sequence: this.#sequence++,
+      run,
+      cancelled: false,
+    };
     // Keep the queue sorted by (time, insertion order); it stays small in tests.
     let index = this.#timers.length;
     while (index > 0) {
@@ -64,12 +69,20 @@ export class VirtualTime {
     await settle();
   }
 
-  /** Advances in steps of `stepMs` until `predicate` holds or `limitMs` has passed; returns whether it held. */
-  async advanceUntil(predicate: () => boolean, limitMs: number, stepMs = 1): Promise<boolean> {
+  /**
+   * Advances timer by timer until `predicate` holds or `limitMs` has passed; returns whether it held.
+   * The predicate is checked after every timer, so the time it first holds is exact.
+   */
+  async advanceUntil(predicate: () => boolean, limitMs: number): Promise<boolean> {
     const end = this.#nowMs + limitMs;
+    await settle();
     while (!predicate()) {
-      if (this.#nowMs >= end) return false;
-      await this.advanceTo(Math.min(end, this.#nowMs + stepMs));
+      const next = this.#timers.find((timer) => !timer.cancelled);
+      if (next === undefined || next.atMs > end) {
+        await this.advanceTo(end);
+        return predicate();
+      }
+      await this.advanceTo(next.atMs);
     }
     return true;
   }

@@ -1,0 +1,280 @@
+import { describe, expect, it } from "vitest";
+import type {
+  Effect,
+  LeaderRecord,
+  MachineConfig,
+  MachineEvent,
+  MachineState,
+  Snapshot,
+} from "../src/index.js";
+import { initialState, isLeading, step, UnavailableError } from "../src/index.js";
+
+const config: MachineConfig = {
+  identity: "me",
+  leaseDurationMs: 15_000,
+  renewDeadlineMs: 10_000,
+  retryPeriodMs: 2_000,
+  watch: true,
+};
+
+const wall = new Date("2026-11-25T10:00:00Z");
+
+function record(overrides: Partial<LeaderRecord> = {}): LeaderRecord {
+  return {
+    holderIdentity: "other",
+    leaseDurationSeconds: 15,
+    acquireTime: "2020-01-01T00:00:00Z",
+    renewTime: "2020-01-01T00:00:00Z",
+    leaderTransitions: 4,
+    ...overrides,
+  };
+}
+
+/** Drives the machine through events at given times, keeping every effect for inspection. */
+class Driver {
+  state: MachineState = initialState;
+  effects: Effect[] = [];
+  wakeAtMs: number | null = null;
+  readonly config: MachineConfig;
+
+  constructor(machineConfig: MachineConfig = config) {
+    this.config = machineConfig;
+  }
+
+  at(monotonicMs: number, event: MachineEvent): Effect[] {
+    const result = step(this.config, this.state, event, { monotonicMs, wallTime: wall });
+    this.state = result.state;
+    this.wakeAtMs = result.wakeAtMs;
+    this.effects.push(...result.effects);
+    return [...result.effects];
+  }
+
+  /** The operation id of the pending store call. */
+  pendingId(): number {
+    const pending = this.state.pending;
+    if (pending === null) throw new Error("no operation pending");
+    return pending.id;
+  }
+
+  complete(monotonicMs: number, snapshot: Snapshot | null): Effect[] {
+    return this.at(monotonicMs, {
+      type: "completed",
+      operationId: this.pendingId(),
+      result: { kind: "ok", snapshot },
+    });
+  }
+}
+
+const types = (effects: Effect[]): string[] => effects.map((effect) => effect.type);
+
+/** A follower that has read `other`'s record at version "7" at time 1000. */
+function followerWatching(): Driver {
+  const driver = new Driver();
+  expect(types(driver.at(0, { type: "start" }))).toEqual(["read"]);
+  driver.complete(1000, { version: "7", record: record() });
+  return driver;
+}
+
+/** A leader that acquired with a write sent at 0 and answered at 50. */
+function leader(): Driver {
+  const driver = new Driver();
+  driver.at(0, { type: "start" });
+  driver.complete(0, null);
+  const create = driver.effects.at(-1);
+  expect(create?.type).toBe("create");
+  driver.at(0, { type: "timer" });
+  driver.complete(50, { version: "1", record: record({ holderIdentity: "me", leaderTransitions: 0 }) });
+  expect(isLeading(driver.state, 50)).toBe(true);
+  return driver;
+}
+
+describe("follower", () => {
+  it("starts by reading, and creates the lock when it is missing", () => {
+    const driver = new Driver();
+    expect(types(driver.at(0, { type: "start" }))).toEqual(["read"]);
+    const effects = driver.complete(10, null);
+    expect(types(effects)).toEqual(["create"]);
+    const create = effects[0];
+    expect(create?.type === "create" && create.record).toMatchObject({
+      holderIdentity: "me",
+      leaseDurationSeconds: 15,
+      leaderTransitions: 0,
+      acquireTime: "2026-11-25T10:00:00.000000Z",
+    });
+  });
+
+  it("waits a full lease from when it saw the record, ignoring the record's own timestamps", () => {
+    const driver = followerWatching();
+    // The stored renewTime is years old; only the local sighting at 1000 counts.
+    expect(driver.wakeAtMs).toBe(16_000);
+    expect(types(driver.at(15_999, { type: "timer" }))).toEqual([]);
+    const effects = driver.at(16_000, { type: "timer" });
+    expect(types(effects)).toEqual(["update"]);
+    const update = effects[0];
+    expect(update?.type === "update" && update.expectedVersion).toBe("7");
+    expect(update?.type === "update" && update.record.leaderTransitions).toBe(5);
+  });
+
+  it("restarts the wait whenever the version changes, but not when the same version is seen again", () => {
+    const driver = followerWatching();
+    driver.at(5000, { type: "observed", snapshot: { version: "7", record: record() } });
+    expect(driver.wakeAtMs).toBe(16_000);
+    driver.at(6000, { type: "observed", snapshot: { version: "8", record: record() } });
+    expect(driver.wakeAtMs).toBe(21_000);
+  });
+
+  it("sends nothing between lease events when the store can watch", () => {
+    const driver = followerWatching();
+    const before = driver.effects.length;
+    for (let time = 1000; time < 16_000; time += 500) driver.at(time, { type: "timer" });
+    expect(driver.effects.length).toBe(before);
+  });
+
+  it("polls every retry period when the store cannot watch", () => {
+    const driver = new Driver({ ...config, watch: false });
+    driver.at(0, { type: "start" });
+    driver.complete(1000, { version: "7", record: record() });
+    expect(driver.wakeAtMs).toBe(3000);
+    expect(types(driver.at(3000, { type: "timer" }))).toEqual(["read"]);
+  });
+
+  it("takes a released lock at once", () => {
+    const driver = followerWatching();
+    const effects = driver.at(2000, {
+      type: "observed",
+      snapshot: { version: "9", record: record({ holderIdentity: "", leaseDurationSeconds: 1 }) },
+    });
+    expect(types(effects)).toEqual(["leader-changed", "update"]);
+  });
+
+  it("holds an undecodable record for a full lease of its own before taking it over", () => {
+    const driver = new Driver();
+    driver.at(0, { type: "start" });
+    const effects = driver.complete(100, { version: "3", record: null, corruption: "not JSON" });
+    expect(types(effects)).toEqual([]);
+    expect(driver.wakeAtMs).toBe(15_100);
+    expect(types(driver.at(15_100, { type: "timer" }))).toEqual(["update"]);
+  });
+
+  it("reads after a lost race instead of writing again", () => {
+    const driver = followerWatching();
+    driver.at(16_000, { type: "timer" });
+    const effects = driver.at(16_010, {
+      type: "completed",
+      operationId: driver.pendingId(),
+      result: { kind: "conflict" },
+    });
+    expect(types(effects)).toEqual(["read"]);
+  });
+
+  it("backs off a retry period after a store error, then reads before writing", () => {
+    const driver = followerWatching();
+    driver.at(16_000, { type: "timer" });
+    const error = new UnavailableError("down");
+    const effects = driver.at(16_100, {
+      type: "completed",
+      operationId: driver.pendingId(),
+      result: { kind: "failed", error },
+    });
+    expect(types(effects)).toEqual(["store-error"]);
+    expect(driver.wakeAtMs).toBe(18_100);
+    expect(types(driver.at(18_100, { type: "timer" }))).toEqual(["read"]);
+  });
+
+  it("treats a record naming its own identity, from an earlier life, like anyone else's", () => {
+    const driver = new Driver();
+    driver.at(0, { type: "start" });
+    driver.complete(0, { version: "5", record: record({ holderIdentity: "me" }) });
+    expect(isLeading(driver.state, 1)).toBe(false);
+    expect(driver.wakeAtMs).toBe(15_000);
+  });
+});
+
+describe("leader", () => {
+  it("starts leading with the record's leaderTransitions as fencing token", () => {
+    const driver = leader();
+    expect(
+      driver.effects.some((effect) => effect.type === "started-leading" && effect.fencingToken === 0),
+    ).toBe(true);
+  });
+
+  it("renews with one conditional write on the version it holds, no read first", () => {
+    const driver = leader();
+    expect(driver.wakeAtMs).toBe(2000);
+    const effects = driver.at(2000, { type: "timer" });
+    expect(types(effects)).toEqual(["update"]);
+    const update = effects[0];
+    expect(update?.type === "update" && update.expectedVersion).toBe("1");
+  });
+
+  it("extends its deadline from when the renewal was sent, not when the answer came", () => {
+    const driver = leader();
+    driver.at(2000, { type: "timer" });
+    driver.complete(2900, { version: "2", record: record({ holderIdentity: "me", leaderTransitions: 0 }) });
+    expect(driver.state.term?.safeUntilMs).toBe(12_000);
+  });
+
+  it("steps down when no renewal succeeded for the renew deadline, even with a call in flight", () => {
+    const driver = leader();
+    driver.at(2000, { type: "timer" }); // renewal sent, never answered
+    expect(driver.wakeAtMs).toBe(10_000);
+    expect(isLeading(driver.state, 9_999)).toBe(true);
+    expect(isLeading(driver.state, 10_000)).toBe(false);
+    const effects = driver.at(10_000, { type: "timer" });
+    expect(effects[0]).toMatchObject({ type: "stopped-leading", reason: "renew-deadline" });
+  });
+
+  it("steps down before applying a late answer that arrives after the deadline", () => {
+    const driver = leader();
+    driver.at(2000, { type: "timer" });
+    const effects = driver.complete(11_000, {
+      version: "2",
+      record: record({ holderIdentity: "me", leaderTransitions: 0 }),
+    });
+    expect(effects[0]).toMatchObject({ type: "stopped-leading", reason: "renew-deadline" });
+    expect(isLeading(driver.state, 11_000)).toBe(false);
+  });
+
+  it("steps down at once when the store shows another holder", () => {
+    const driver = leader();
+    const effects = driver.at(3000, {
+      type: "observed",
+      snapshot: { version: "9", record: record({ holderIdentity: "intruder", leaderTransitions: 1 }) },
+    });
+    expect(types(effects)).toEqual(["stopped-leading", "leader-changed"]);
+  });
+
+  it("on stop, aborts first and then releases with an empty holder and a one-second lease", () => {
+    const driver = leader();
+    const effects = driver.at(3000, { type: "stop", release: true });
+    expect(types(effects)).toEqual(["stopped-leading", "update"]);
+    const release = effects[1];
+    expect(release?.type === "update" && release.record).toMatchObject({
+      holderIdentity: "",
+      leaseDurationSeconds: 1,
+      leaderTransitions: 0,
+    });
+    expect(types(driver.complete(3010, { version: "2", record: record({ holderIdentity: "" }) }))).toContain(
+      "stopped",
+    );
+  });
+
+  it("on stop without release, stops at once and writes nothing", () => {
+    const driver = leader();
+    expect(types(driver.at(3000, { type: "stop", release: false }))).toEqual(["stopped-leading", "stopped"]);
+  });
+
+  it("re-acquires with a higher token after losing the lock and seeing it released", () => {
+    const driver = leader();
+    driver.at(3000, {
+      type: "observed",
+      snapshot: { version: "9", record: record({ holderIdentity: "intruder", leaderTransitions: 1 }) },
+    });
+    const effects = driver.at(4000, {
+      type: "observed",
+      snapshot: { version: "10", record: record({ holderIdentity: "", leaderTransitions: 1 }) },
+    });
+    const update = effects.find((effect) => effect.type === "update");
+    expect(update?.type === "update" && update.record.leaderTransitions).toBe(2);
+  });
+});
