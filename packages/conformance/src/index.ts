@@ -12,3 +12,5 @@ export function describeConformance(target: ConformanceTarget): void {
   describeStoreContract(target);
   describeElectionContract(target);
 }
+export type { CutMode } from "./tcp-fault-proxy.js";
+export { TcpFaultProxy } from "./tcp-fault-proxy.js";

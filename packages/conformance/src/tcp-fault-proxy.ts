@@ -1,0 +1,110 @@
+import type { Server, Socket } from "node:net";
+import { connect, createServer } from "node:net";
+
+/** How a cut looks to the client: connections reset at once, or packets silently dropped. */
+export type CutMode = "reset" | "blackhole";
+
+/**
+ * A TCP proxy on loopback between one client and a real server, which a test can cut and restore:
+ * the fault hook most adapters need. Give each candidate's client its own proxy, so cutting one
+ * leaves the others connected.
+ */
+export class TcpFaultProxy {
+  readonly host = "127.0.0.1";
+  readonly #server: Server;
+  readonly #target: { host: string; port: number };
+  readonly #pairs = new Set<[Socket, Socket]>();
+  #mode: CutMode | null = null;
+
+  private constructor(server: Server, target: { host: string; port: number }) {
+    this.#server = server;
+    this.#target = target;
+  }
+
+  /** Starts a proxy on a free loopback port forwarding to `target`. */
+  static async start(target: { host: string; port: number }): Promise<TcpFaultProxy> {
+    const server = createServer();
+    const proxy = new TcpFaultProxy(server, target);
+    server.on("connection", (client) => proxy.#accept(client));
+    await new Promise<void>((resolve, reject) => {
+      server.once("error", reject);
+      server.listen(0, "127.0.0.1", () => resolve());
+    });
+    return proxy;
+  }
+
+  /** The port clients should connect to. */
+  get port(): number {
+    const address = this.#server.address();
+    if (address === null || typeof address === "string") throw new Error("proxy is not listening");
+    return address.port;
+  }
+
+  /** `host:port` of the proxy. */
+  get address(): string {
+    return `${this.host}:${this.port}`;
+  }
+
+  /** Cuts the link: `reset` closes every connection and refuses new ones; `blackhole` drops all bytes. */
+  cut(mode: CutMode = "reset"): void {
+    this.#mode = mode;
+    if (mode === "reset") {
+      for (const [client, upstream] of this.#pairs) {
+        client.resetAndDestroy();
+        upstream.destroy();
+      }
+      this.#pairs.clear();
+    }
+  }
+
+  /** Restores the link for new connections; blackholed connections stay dead, as after a real outage. */
+  restore(): void {
+    if (this.#mode === "blackhole") {
+      for (const [client, upstream] of this.#pairs) {
+        client.resetAndDestroy();
+        upstream.destroy();
+      }
+      this.#pairs.clear();
+    }
+    this.#mode = null;
+  }
+
+  /** Stops listening and closes every connection. */
+  async close(): Promise<void> {
+    for (const [client, upstream] of this.#pairs) {
+      client.destroy();
+      upstream.destroy();
+    }
+    this.#pairs.clear();
+    await new Promise<void>((resolve) => this.#server.close(() => resolve()));
+  }
+
+  #accept(client: Socket): void {
+    if (this.#mode !== null) {
+      // While cut, new connections fail at once (reset) or hang unanswered (blackhole).
+      if (this.#mode === "reset") client.resetAndDestroy();
+      else client.on("data", () => {});
+      client.on("error", () => {});
+      return;
+    }
+    const upstream = connect(this.#target.port, this.#target.host);
+    const pair: [Socket, Socket] = [client, upstream];
+    this.#pairs.add(pair);
+    const forward = (from: Socket, to: Socket): void => {
+      from.on("data", (chunk) => {
+        if (this.#mode === null) to.write(chunk);
+      });
+    };
+    forward(client, upstream);
+    forward(upstream, client);
+    const close = (): void => {
+      this.#pairs.delete(pair);
+      client.destroy();
+      upstream.destroy();
+    };
+    client.on("error", close);
+    upstream.on("error", close);
+    client.on("close", close);
+    upstream.on("close", close);
+  }
+}
