@@ -52,6 +52,18 @@ export interface ElectorOptions extends Partial<ElectionTiming> {
   readonly onNewLeader?: (identity: string) => void;
 }
 
+/** What `Elector.status()` reports. */
+export interface ElectorStatus {
+  /** `leader` only while it may act; `releasing` while stop() writes the release. */
+  readonly role: "follower" | "leader" | "releasing" | "stopped";
+  /** The holder last seen in the store, or `null`. */
+  readonly leader: string | null;
+  /** The current term's token while leading. */
+  readonly fencingToken: number | null;
+  /** Whether the store has answered at least once, so `leader` reflects it. */
+  readonly hasObserved: boolean;
+}
+
 export interface StopOptions {
   /** Release the lock if leading. Default: the elector's `releaseOnStop` (true). */
   readonly release?: boolean;
@@ -177,6 +189,17 @@ export class Elector {
   /** The fencing token of the current term, or `null` when not leading. */
   fencingToken(): number | null {
     return this.isLeader() ? (this.#state.term?.fencingToken ?? null) : null;
+  }
+
+  /** A point-in-time summary, for health and readiness checks. */
+  status(): ElectorStatus {
+    const leading = this.isLeader();
+    return {
+      role: leading ? "leader" : this.#state.role === "leader" ? "follower" : this.#state.role,
+      leader: this.#state.reportedLeader,
+      fencingToken: leading ? (this.#state.term?.fencingToken ?? null) : null,
+      hasObserved: this.#state.observed !== undefined,
+    };
   }
 
   /** The holder last seen in the store (this candidate included), or `null` when none or unknown. */

@@ -9,7 +9,7 @@ export {
   DEFAULT_TIMING,
   JITTER_FACTOR,
 } from "./config.js";
-export type { ElectorOptions, Leadership, StopOptions } from "./elector.js";
+export type { ElectorOptions, ElectorStatus, Leadership, StopOptions } from "./elector.js";
 export { Elector } from "./elector.js";
 export type { ErrorCode, ErrorContext, TenureErrorOptions } from "./errors.js";
 export {

@@ -1,0 +1,14 @@
+import type { LockStore } from "@tenure/core";
+import { createMemoryStore } from "@tenure/memory";
+import type { SidecarFlags } from "./flags.js";
+
+/**
+ * Opens the store the flags ask for: the one place that knows every backend. `memory` holds the
+ * lock inside this process, so it only elects among candidates of one process (the demo, tests).
+ */
+export function openStore(flags: SidecarFlags): LockStore {
+  switch (flags.backend) {
+    case "memory":
+      return createMemoryStore();
+  }
+}

@@ -1,0 +1,59 @@
+#!/usr/bin/env node
+import { createConsoleLogger, TenureError } from "@tenure/core";
+import { runDemo } from "./demo.js";
+import { parseFlags, USAGE } from "./flags.js";
+import { startSidecar } from "./sidecar.js";
+
+/** How long SIGTERM may take before the process exits anyway. */
+const SHUTDOWN_LIMIT_MS = 15_000;
+
+async function main(argv: readonly string[]): Promise<number> {
+  if (argv[0] === "demo") return runDemo(argv.slice(1));
+  if (argv.includes("--help") || argv.includes("-h")) {
+    process.stdout.write(USAGE);
+    return 0;
+  }
+  const flags = parseFlags(argv);
+  const logger = createConsoleLogger({
+    format: flags.logFormat,
+    level: flags.logLevel,
+    fields: { id: flags.id },
+  });
+  const sidecar = await startSidecar(flags, { logger });
+  logger.info(`campaigning in election "${flags.election}"`, { backend: flags.backend, ttlMs: flags.ttlMs });
+
+  return new Promise<number>((resolve) => {
+    const onSignal = (signal: NodeJS.Signals): void => {
+      logger.info(`${signal}: releasing the lock and exiting`);
+      const limit = setTimeout(() => {
+        logger.error(`shutdown took longer than ${SHUTDOWN_LIMIT_MS} ms; exiting anyway`);
+        resolve(1);
+      }, SHUTDOWN_LIMIT_MS);
+      limit.unref();
+      sidecar.shutdown({ release: true }).then(
+        () => resolve(0),
+        (error: unknown) => {
+          logger.error("shutdown failed", { error });
+          resolve(1);
+        },
+      );
+    };
+    process.once("SIGTERM", onSignal);
+    process.once("SIGINT", onSignal);
+  });
+}
+
+main(process.argv.slice(2)).then(
+  (code) => process.exit(code),
+  (error: unknown) => {
+    // One clear line for bad input; the stack only for surprises.
+    if (TenureError.is(error) && error.code === "INVALID_ARGUMENT") {
+      process.stderr.write(`leader-elector: ${error.message}\n`);
+      process.exit(2);
+    }
+    process.stderr.write(
+      `leader-elector: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`,
+    );
+    process.exit(1);
+  },
+);
