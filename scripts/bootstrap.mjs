@@ -2,7 +2,9 @@
 // Makes `npm run demo` and `npm test` work from a clean clone: installs the npm dependencies
 // (including the pinned Node.js runtime, see README "Requirements") when node_modules is
 // missing or older than the lockfile and manifests. Runs on whatever `node` npm found first,
-// so it must stay plain JavaScript that Node 18+ understands.
+// so it must stay plain JavaScript that Node 18+ understands. The scripts that follow it run
+// through a nested `npm run`, whose fresh shell finds node_modules/.bin/node (Node 24): the
+// first shell may already have remembered the system node.
 import { execSync } from "node:child_process";
 import { createHash } from "node:crypto";
 import { existsSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
