@@ -63,6 +63,7 @@ export async function startStatusServer(options: StatusServerOptions): Promise<S
       }
     },
     "/metrics": (response) => send(response, 200, "text/plain; version=0.0.4", metrics.render()),
+    "/events": (response) => streamLeaderChanges(response, elector),
   };
 
   const server = createServer((request: IncomingMessage, response: ServerResponse) => {
@@ -93,6 +94,34 @@ export async function startStatusServer(options: StatusServerOptions): Promise<S
         server.closeAllConnections();
       }),
   };
+}
+
+/** Keep-alive comment interval for the event stream, below common proxy idle timeouts. */
+const STREAM_KEEPALIVE_MS = 15_000;
+
+/**
+ * Server-sent events: `event: leader` with `{"name":"<leader>"}` now and on every change, so a
+ * program can follow the leader without polling `GET /`.
+ */
+function streamLeaderChanges(response: ServerResponse, elector: Elector): void {
+  response.writeHead(200, {
+    "content-type": "text/event-stream",
+    "cache-control": "no-store",
+    connection: "keep-alive",
+  });
+  const push = (leader: string | null): void => {
+    response.write(`event: leader\ndata: ${JSON.stringify({ name: leader ?? "" })}\n\n`);
+  };
+  push(elector.leader());
+  const unsubscribe = elector.subscribe((event) => {
+    if (event.type === "leader-changed") push(event.leader);
+    if (event.type === "stopped") response.end();
+  });
+  const keepalive = setInterval(() => response.write(": keepalive\n\n"), STREAM_KEEPALIVE_MS);
+  response.on("close", () => {
+    clearInterval(keepalive);
+    unsubscribe();
+  });
 }
 
 function send(response: ServerResponse, status: number, contentType: string, body: string): void {

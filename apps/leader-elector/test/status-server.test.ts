@@ -69,6 +69,31 @@ describe("status server", () => {
     expect((await fetch(`${base}/nope`)).status).toBe(404);
   });
 
+  it("streams leader changes as server-sent events", async () => {
+    const server = new MemoryServer();
+    const first = await replica(server, "pod-a");
+    await leaderOf(first);
+    const second = await replica(server, "pod-b");
+    await leaderOf(second);
+    const abort = new AbortController();
+    const response = await fetch(`${second.server?.url}/events`, { signal: abort.signal });
+    expect(response.headers.get("content-type")).toBe("text/event-stream");
+    const reader = response.body?.getReader();
+    if (reader === undefined) throw new Error("no body");
+    let text = "";
+    const readUntil = async (pattern: RegExp): Promise<void> => {
+      while (!pattern.test(text)) {
+        const chunk = await reader.read();
+        if (chunk.done) throw new Error(`stream ended before ${pattern}`);
+        text += new TextDecoder().decode(chunk.value);
+      }
+    };
+    await readUntil(/event: leader\ndata: \{"name":"pod-a"\}\n\n/);
+    await first.shutdown({ release: true });
+    await readUntil(/data: \{"name":"pod-b"\}/);
+    abort.abort();
+  });
+
   it("is not ready while the store has not answered", async () => {
     const server = new MemoryServer();
     const store = server.connect({ timeoutMs: 5_000 });
