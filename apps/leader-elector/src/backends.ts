@@ -7,8 +7,10 @@ import type { SidecarFlags } from "./flags.js";
  * lock inside this process, so it only elects among candidates of one process (the demo, tests).
  */
 export function openStore(flags: SidecarFlags): LockStore {
-  switch (flags.backend) {
+  switch (flags.store.kind) {
     case "memory":
       return createMemoryStore();
+    default:
+      throw new Error(`backend ${flags.store.kind} is not wired yet`);
   }
 }

@@ -30,6 +30,7 @@ export async function runDemo(argv: readonly string[]): Promise<number> {
       retryPeriodMs: ttlMs / 4,
       http: { host: "127.0.0.1", port: 0 },
       backend: "memory",
+      store: { kind: "memory" },
       logFormat: "text",
       logLevel: "info",
     };

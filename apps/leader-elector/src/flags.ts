@@ -3,9 +3,52 @@ import { parseArgs } from "node:util";
 import { InvalidArgumentError } from "@tenure/core";
 import { parseDuration } from "./duration.js";
 
-/** The backends this build of the sidecar can use. More arrive as their adapters land. */
-export const BACKENDS = ["memory"] as const;
+/** The stores the sidecar can campaign on. */
+export const BACKENDS = ["kubernetes", "etcd", "consul", "redis", "memory"] as const;
 export type BackendName = (typeof BACKENDS)[number];
+
+/** Lock kinds on Kubernetes: a Lease (default), the 2016 annotation lock, or both during a migration. */
+export const KUBERNETES_LOCKS = ["lease", "endpoints", "configmap", "migrate"] as const;
+export type KubernetesLockKind = (typeof KUBERNETES_LOCKS)[number];
+
+/** PEM files for TLS; paths as given on the command line. */
+export interface TlsFiles {
+  readonly caFile?: string;
+  readonly certFile?: string;
+  readonly keyFile?: string;
+}
+
+/** Connection settings of the chosen backend. */
+export type BackendSettings =
+  | { readonly kind: "memory" }
+  | {
+      readonly kind: "kubernetes";
+      readonly lock: KubernetesLockKind;
+      /** Path of a kubeconfig; default in-cluster, then $KUBECONFIG / ~/.kube/config. */
+      readonly kubeconfig: string | undefined;
+    }
+  | {
+      readonly kind: "etcd";
+      readonly endpoints: readonly string[];
+      readonly username: string | undefined;
+      readonly password: string | undefined;
+      readonly tls: TlsFiles;
+    }
+  | {
+      readonly kind: "consul";
+      readonly address: string;
+      readonly token: string | undefined;
+      readonly datacenter: string | undefined;
+      readonly tls: TlsFiles;
+    }
+  | {
+      readonly kind: "redis";
+      /** redis:// or rediss:// (TLS); user and password may be in the URL. */
+      readonly url: string;
+      readonly username: string | undefined;
+      readonly password: string | undefined;
+      readonly tls: TlsFiles;
+    };
 
 /** Everything the sidecar was told on its command line (or through environment variables). */
 export interface SidecarFlags {
@@ -24,6 +67,8 @@ export interface SidecarFlags {
   /** host:port to serve HTTP on; omitted means no HTTP server. */
   readonly http: { readonly host: string; readonly port: number } | undefined;
   readonly backend: BackendName;
+  /** Where and how to reach the backend. */
+  readonly store: BackendSettings;
   /** "text" (default) or "json" log lines. */
   readonly logFormat: "text" | "json";
   readonly logLevel: "debug" | "info" | "warn" | "error";
@@ -42,12 +87,26 @@ Options:
   --renew-deadline <duration>  leader gives up after this long without renewing (default ttl/2)
   --retry-period <duration>    renew and retry interval (default ttl/4)
   --http <host:port>           serve GET / {"name":"<leader>"}, /healthz, /readyz, /metrics
-  --backend <name>             store: ${BACKENDS.join(", ")} (default memory)
+  --backend <name>             store: ${BACKENDS.join(", ")}
+                               (default kubernetes inside a cluster, memory elsewhere)
+  --lock <kind>                Kubernetes lock: ${KUBERNETES_LOCKS.join(", ")} (default lease)
+  --kubeconfig <path>          kubeconfig (default in-cluster, then $KUBECONFIG, ~/.kube/config)
+  --etcd-endpoints <urls>      comma-separated (default http://127.0.0.1:2379; TENURE_ETCD_ENDPOINTS)
+  --etcd-username/-password    etcd auth (TENURE_ETCD_USERNAME, TENURE_ETCD_PASSWORD)
+  --etcd-ca/-cert/-key <file>  etcd TLS
+  --consul-addr <host:port>    Consul agent (default 127.0.0.1:8500; TENURE_CONSUL_ADDR, CONSUL_HTTP_ADDR)
+  --consul-token <token>       ACL token (TENURE_CONSUL_TOKEN, CONSUL_HTTP_TOKEN)
+  --consul-datacenter <dc>     datacenter
+  --consul-ca/-cert/-key       Consul TLS
+  --redis-url <url>            redis:// or rediss:// (default redis://127.0.0.1:6379; TENURE_REDIS_URL)
+  --redis-username/-password   Redis ACL user (TENURE_REDIS_USERNAME, TENURE_REDIS_PASSWORD)
+  --redis-ca <file>            Redis TLS CA
   --log-format <text|json>     log line format (default text)
   --log-level <level>          debug, info, warn or error (default info)
   -h, --help                   show this help
 
-Environment: TENURE_ELECTION, TENURE_ID, TENURE_HTTP, TENURE_BACKEND stand in for the flags.
+Environment: TENURE_ELECTION, TENURE_ID, TENURE_HTTP, TENURE_BACKEND stand in for the flags;
+secrets are best passed in the environment variables named above.
 `;
 
 /** Parses the command line. Throws InvalidArgumentError naming the flag and the rule. */
@@ -67,6 +126,24 @@ export function parseFlags(argv: readonly string[], env: NodeJS.ProcessEnv = pro
         "retry-period": { type: "string" },
         http: { type: "string" },
         backend: { type: "string" },
+        lock: { type: "string" },
+        kubeconfig: { type: "string" },
+        "etcd-endpoints": { type: "string" },
+        "etcd-username": { type: "string" },
+        "etcd-password": { type: "string" },
+        "etcd-ca": { type: "string" },
+        "etcd-cert": { type: "string" },
+        "etcd-key": { type: "string" },
+        "consul-addr": { type: "string" },
+        "consul-token": { type: "string" },
+        "consul-datacenter": { type: "string" },
+        "consul-ca": { type: "string" },
+        "consul-cert": { type: "string" },
+        "consul-key": { type: "string" },
+        "redis-url": { type: "string" },
+        "redis-username": { type: "string" },
+        "redis-password": { type: "string" },
+        "redis-ca": { type: "string" },
         "log-format": { type: "string" },
         "log-level": { type: "string" },
       },
@@ -85,7 +162,9 @@ export function parseFlags(argv: readonly string[], env: NodeJS.ProcessEnv = pro
   const ttlMs = parseDuration("--ttl", text("ttl", "10s") ?? "10s");
   const renewText = text("renew-deadline");
   const retryText = text("retry-period");
-  const backend = text("backend", env.TENURE_BACKEND ?? "memory") ?? "memory";
+  // In a cluster the 2016 sidecar's store is the natural default; elsewhere the embedded one.
+  const defaultBackend = env.KUBERNETES_SERVICE_HOST === undefined ? "memory" : "kubernetes";
+  const backend = text("backend", env.TENURE_BACKEND ?? defaultBackend) ?? defaultBackend;
   if (!(BACKENDS as readonly string[]).includes(backend)) {
     throw new InvalidArgumentError("--backend", `must be one of ${BACKENDS.join(", ")}, got "${backend}"`);
   }
@@ -107,9 +186,99 @@ export function parseFlags(argv: readonly string[], env: NodeJS.ProcessEnv = pro
     retryPeriodMs: retryText === undefined ? ttlMs / 4 : parseDuration("--retry-period", retryText),
     http: httpText === undefined ? undefined : parseHostPort(httpText),
     backend: backend as BackendName,
+    store: backendSettings(backend as BackendName, text, env),
     logFormat,
     logLevel,
   };
+}
+
+/** Reads the chosen backend's settings from flags, then environment variables, then loopback defaults. */
+function backendSettings(
+  backend: BackendName,
+  text: (name: string, fallback?: string) => string | undefined,
+  env: NodeJS.ProcessEnv,
+): BackendSettings {
+  const tls = (prefix: string): TlsFiles => ({
+    ...optional("caFile", text(`${prefix}-ca`)),
+    ...optional("certFile", text(`${prefix}-cert`)),
+    ...optional("keyFile", text(`${prefix}-key`)),
+  });
+  switch (backend) {
+    case "memory":
+      return { kind: "memory" };
+    case "kubernetes": {
+      const lock = text("lock", "lease") ?? "lease";
+      if (!(KUBERNETES_LOCKS as readonly string[]).includes(lock)) {
+        throw new InvalidArgumentError(
+          "--lock",
+          `must be one of ${KUBERNETES_LOCKS.join(", ")}, got "${lock}"`,
+        );
+      }
+      return {
+        kind: "kubernetes",
+        lock: lock as KubernetesLockKind,
+        kubeconfig: text("kubeconfig", env.KUBECONFIG),
+      };
+    }
+    case "etcd": {
+      const endpoints = (text("etcd-endpoints", env.TENURE_ETCD_ENDPOINTS) ?? "http://127.0.0.1:2379")
+        .split(",")
+        .map((endpoint) => endpoint.trim())
+        .filter((endpoint) => endpoint !== "");
+      for (const endpoint of endpoints) assertUrl("--etcd-endpoints", endpoint, ["http:", "https:"]);
+      return {
+        kind: "etcd",
+        endpoints,
+        username: text("etcd-username", env.TENURE_ETCD_USERNAME),
+        password: text("etcd-password", env.TENURE_ETCD_PASSWORD),
+        tls: tls("etcd"),
+      };
+    }
+    case "consul": {
+      const address = text("consul-addr", env.TENURE_CONSUL_ADDR ?? env.CONSUL_HTTP_ADDR) ?? "127.0.0.1:8500";
+      assertUrl("--consul-addr", /^[a-z]+:\/\//.test(address) ? address : `http://${address}`, [
+        "http:",
+        "https:",
+      ]);
+      return {
+        kind: "consul",
+        address,
+        token: text("consul-token", env.TENURE_CONSUL_TOKEN ?? env.CONSUL_HTTP_TOKEN),
+        datacenter: text("consul-datacenter"),
+        tls: tls("consul"),
+      };
+    }
+    case "redis": {
+      const url = text("redis-url", env.TENURE_REDIS_URL) ?? "redis://127.0.0.1:6379";
+      assertUrl("--redis-url", url, ["redis:", "rediss:"]);
+      return {
+        kind: "redis",
+        url,
+        username: text("redis-username", env.TENURE_REDIS_USERNAME),
+        password: text("redis-password", env.TENURE_REDIS_PASSWORD),
+        tls: tls("redis"),
+      };
+    }
+  }
+}
+
+function optional<Key extends string>(key: Key, value: string | undefined): { [K in Key]?: string } {
+  return (value === undefined ? {} : { [key]: value }) as { [K in Key]?: string };
+}
+
+function assertUrl(flag: string, text: string, protocols: readonly string[]): void {
+  let url: URL;
+  try {
+    url = new URL(text);
+  } catch {
+    throw new InvalidArgumentError(flag, `"${text}" is not a URL`);
+  }
+  if (!protocols.includes(url.protocol)) {
+    throw new InvalidArgumentError(
+      flag,
+      `"${text}" must start with ${protocols.map((protocol) => `${protocol}//`).join(" or ")}`,
+    );
+  }
 }
 
 /** "0.0.0.0:4040", ":4040" (all interfaces) or "[::1]:4040". */

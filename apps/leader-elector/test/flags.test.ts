@@ -46,6 +46,57 @@ describe("flags", () => {
     expect(() => parseFlags(argv, {})).toThrow(message);
   });
 
+  it("defaults to the kubernetes backend inside a cluster, and reads each backend's settings", () => {
+    expect(parseFlags(["--election=e"], { KUBERNETES_SERVICE_HOST: "10.0.0.1" }).store).toEqual({
+      kind: "kubernetes",
+      lock: "lease",
+      kubeconfig: undefined,
+    });
+    expect(
+      parseFlags(["--election=e", "--backend=kubernetes", "--lock=endpoints", "--kubeconfig=/k"], {}).store,
+    ).toEqual({
+      kind: "kubernetes",
+      lock: "endpoints",
+      kubeconfig: "/k",
+    });
+    expect(
+      parseFlags(
+        ["--election=e", "--backend=etcd", "--etcd-endpoints=http://127.0.0.1:1,https://127.0.0.1:2"],
+        {
+          TENURE_ETCD_PASSWORD: "secret",
+        },
+      ).store,
+    ).toMatchObject({
+      kind: "etcd",
+      endpoints: ["http://127.0.0.1:1", "https://127.0.0.1:2"],
+      password: "secret",
+    });
+    expect(parseFlags(["--election=e", "--backend=consul"], { CONSUL_HTTP_TOKEN: "t" }).store).toMatchObject({
+      kind: "consul",
+      address: "127.0.0.1:8500",
+      token: "t",
+    });
+    expect(parseFlags(["--election=e", "--backend=redis", "--redis-ca=/ca.pem"], {}).store).toMatchObject({
+      kind: "redis",
+      url: "redis://127.0.0.1:6379",
+      tls: { caFile: "/ca.pem" },
+    });
+  });
+
+  it.each([
+    [
+      ["--election=e", "--backend=kubernetes", "--lock=zookeeper"],
+      /--lock: must be one of lease, endpoints, configmap, migrate/,
+    ],
+    [
+      ["--election=e", "--backend=redis", "--redis-url=http://x"],
+      /--redis-url: "http:\/\/x" must start with redis:\/\/ or rediss:\/\//,
+    ],
+    [["--election=e", "--backend=etcd", "--etcd-endpoints=nope"], /--etcd-endpoints: "nope" is not a URL/],
+  ])("rejects bad backend settings %j", (argv, message) => {
+    expect(() => parseFlags(argv, {})).toThrow(message);
+  });
+
   it("parses durations and addresses the way Go programs write them", () => {
     expect(parseDuration("--ttl", "1m30s")).toBe(90_000);
     expect(parseDuration("--ttl", "250ms")).toBe(250);

@@ -15,7 +15,7 @@ import type { Action, Scenario } from "./simulation.js";
 import { runScenario } from "./simulation.js";
 
 const SEED = Number(process.env.TENURE_PROPERTY_SEED ?? 20261125);
-const RUNS = Number(process.env.TENURE_PROPERTY_RUNS ?? 300);
+const RUNS = Number(process.env.TENURE_PROPERTY_RUNS ?? 500);
 
 const timingArbitrary: fc.Arbitrary<ElectionTiming> = fc
   .record({
