@@ -41,6 +41,8 @@ export type ElectorEvent =
 /** Fan-out of events to synchronous listeners and async iterators, each iterator with its own queue. */
 export class EventHub<Event> {
   readonly #listeners = new Set<(event: Event) => void>();
+  /** Wakes open iterators when the hub closes; kept apart so listeners only ever see events. */
+  readonly #onClose = new Set<() => void>();
   #closed = false;
 
   /** Calls `listener` synchronously for every event from now on. Returns a function that unsubscribes. */
@@ -56,7 +58,8 @@ export class EventHub<Event> {
   /** No more events: open iterators finish after draining what they buffered. */
   close(): void {
     this.#closed = true;
-    for (const listener of [...this.#listeners]) listener(CLOSE as Event);
+    for (const wake of [...this.#onClose]) wake();
+    this.#onClose.clear();
     this.#listeners.clear();
   }
 
@@ -66,14 +69,19 @@ export class EventHub<Event> {
     let wake: (() => void) | undefined;
     let done = this.#closed;
     const unsubscribe = this.subscribe((event) => {
-      if (event === CLOSE) done = true;
-      else buffer.push(event);
+      buffer.push(event);
       wake?.();
     });
+    const onClose = (): void => {
+      done = true;
+      wake?.();
+    };
+    this.#onClose.add(onClose);
     const finish = (): IteratorReturnResult<undefined> => {
       done = true;
       buffer.length = 0;
       unsubscribe();
+      this.#onClose.delete(onClose);
       return { done: true, value: undefined };
     };
     const iterator: AsyncIterableIterator<Event> = {
@@ -97,5 +105,3 @@ export class EventHub<Event> {
     return iterator;
   }
 }
-
-const CLOSE: unique symbol = Symbol("close");
