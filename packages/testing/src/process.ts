@@ -1,0 +1,158 @@
+import { spawn } from "node:child_process";
+import { closeSync, mkdirSync, openSync, readFileSync, readlinkSync, realpathSync, writeSync } from "node:fs";
+import { dirname } from "node:path";
+import { setTimeout as sleep } from "node:timers/promises";
+
+/** Outcome of a command that ran to completion. */
+export interface CommandResult {
+  readonly exitCode: number | null;
+  readonly signal: NodeJS.Signals | null;
+  readonly timedOut: boolean;
+}
+
+/** Options for {@link runCommand}. */
+export interface RunCommandOptions {
+  readonly cwd?: string;
+  readonly env?: NodeJS.ProcessEnv;
+  /** Output of the command is appended here. */
+  readonly logFile: string;
+  /** The command is killed (SIGKILL to its process group) after this long. */
+  readonly timeoutMs: number;
+}
+
+/**
+ * Runs a command to completion with its output appended to a log file; never hangs past
+ * `timeoutMs`. Resolves with how it ended (a non-zero exit is not thrown: callers name the step).
+ */
+export function runCommand(
+  command: string,
+  args: readonly string[],
+  options: RunCommandOptions,
+): Promise<CommandResult> {
+  mkdirSync(dirname(options.logFile), { recursive: true });
+  const log = openSync(options.logFile, "a");
+  writeSync(log, `\n$ ${[command, ...args].join(" ")}\n`);
+  return new Promise((resolvePromise) => {
+    const child = spawn(command, args, {
+      cwd: options.cwd,
+      env: options.env ?? process.env,
+      stdio: ["ignore", log, log],
+      detached: true,
+    });
+    let timedOut = false;
+    const timer = setTimeout(() => {
+      timedOut = true;
+      killGroup(child.pid, "SIGKILL");
+    }, options.timeoutMs);
+    const finish = (exitCode: number | null, signal: NodeJS.Signals | null): void => {
+      clearTimeout(timer);
+      closeSync(log);
+      resolvePromise({ exitCode, signal, timedOut });
+    };
+    child.once("error", (error) => {
+      writeSync(log, `${error.message}\n`);
+      finish(null, null);
+    });
+    child.once("exit", finish);
+  });
+}
+
+/** Describes how a {@link CommandResult} ended, for error messages. */
+export function describeResult(result: CommandResult, timeoutMs: number): string {
+  if (result.timedOut) return `timed out after ${Math.round(timeoutMs / 1000)} s`;
+  if (result.signal !== null) return `killed by ${result.signal}`;
+  if (result.exitCode === null) return "could not be run";
+  return `exited with code ${result.exitCode}`;
+}
+
+/** Options for {@link spawnDaemon}. */
+export interface DaemonOptions {
+  readonly cwd?: string;
+  readonly env?: NodeJS.ProcessEnv;
+  readonly logFile: string;
+}
+
+/**
+ * Starts a long-running server process detached from this one (its own process group, output
+ * to `logFile`), so it outlives the CLI that started it. Resolves with its pid once spawned.
+ */
+export function spawnDaemon(
+  command: string,
+  args: readonly string[],
+  options: DaemonOptions,
+): Promise<number> {
+  mkdirSync(dirname(options.logFile), { recursive: true });
+  const log = openSync(options.logFile, "a");
+  writeSync(log, `\n$ ${[command, ...args].join(" ")}\n`);
+  return new Promise((resolvePromise, reject) => {
+    const child = spawn(command, args, {
+      cwd: options.cwd,
+      env: options.env ?? process.env,
+      stdio: ["ignore", log, log],
+      detached: true,
+    });
+    child.once("error", (error) => {
+      closeSync(log);
+      reject(error);
+    });
+    child.once("spawn", () => {
+      closeSync(log);
+      child.unref();
+      if (child.pid === undefined) reject(new Error(`${command} has no pid after spawning`));
+      else resolvePromise(child.pid);
+    });
+  });
+}
+
+/**
+ * Whether `pid` is alive and still runs `binary` (guards against a recycled pid: a process is
+ * only ours if its executable, or the start of its command line, is the binary we launched; the
+ * command line covers Redis, which rewrites its title). A zombie counts as dead.
+ */
+export function isRunning(pid: number, binary: string): boolean {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    const state = stat.slice(stat.lastIndexOf(")") + 2, stat.lastIndexOf(")") + 3);
+    if (state === "Z" || state === "X") return false;
+    if (readlinkSync(`/proc/${pid}/exe`) === realpathSync(binary)) return true;
+    return readFileSync(`/proc/${pid}/cmdline`, "utf8").startsWith(binary);
+  } catch {
+    return false;
+  }
+}
+
+/** Sends `signal` to the process group led by `pid` (our daemons lead their own group). */
+function killGroup(pid: number | undefined, signal: NodeJS.Signals): void {
+  if (pid === undefined) return;
+  try {
+    process.kill(-pid, signal);
+  } catch {
+    try {
+      process.kill(pid, signal);
+    } catch {
+      // already gone
+    }
+  }
+}
+
+/**
+ * Stops a process we started: SIGTERM, then SIGKILL if it is still running after
+ * `graceMs`, then waits (bounded) until it is gone. Does nothing if the pid no longer runs
+ * `binary`. Resolves false if it could not be confirmed gone.
+ */
+export async function stopProcess(pid: number, binary: string, graceMs = 10_000): Promise<boolean> {
+  if (!isRunning(pid, binary)) return true;
+  killGroup(pid, "SIGTERM");
+  if (await waitUntilGone(pid, binary, graceMs)) return true;
+  killGroup(pid, "SIGKILL");
+  return waitUntilGone(pid, binary, 5_000);
+}
+
+async function waitUntilGone(pid: number, binary: string, timeoutMs: number): Promise<boolean> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (!isRunning(pid, binary)) return true;
+    await sleep(50);
+  }
+  return !isRunning(pid, binary);
+}
