@@ -30,6 +30,13 @@ export interface ConformanceTarget {
   readonly faults: FaultHook;
   /** Election timings for the election contract. Default: see {@link defaultTiming}. */
   readonly timing?: ElectionTiming;
+  /**
+   * The store's watch may skip intermediate states that commit in quick succession, reporting only
+   * the latest (Consul's blocking queries do). The engine only needs the latest state, in order, so
+   * this is allowed; the suite then checks an in-order subsequence that ends with the last write
+   * instead of every change. Default false.
+   */
+  readonly watchMayCoalesce?: boolean;
   /** How long an unreachable store may take to fail with UNAVAILABLE. Default 5 000 ms. */
   readonly unavailableWithinMs?: number;
   /** Rounds of the many-rounds safety case. Default 8. */

@@ -49,8 +49,11 @@ export interface LockStore {
   /**
    * Optional (declare `capabilities.watch`): yields the current snapshot first (`null` when the lock
    * does not exist), then the snapshot after each committed change, in commit order, so that no change
-   * falls between two watches. The iterator ends when `signal` aborts and throws (UNAVAILABLE) when
-   * the stream breaks; the engine then watches again after a retry period.
+   * falls between two watches. A store whose feed reports only the latest state (Consul's blocking
+   * queries) may skip intermediate states, but never an old state after a newer one and never the
+   * latest: a follower then restarts its wait later than it could have, which is safe. The iterator
+   * ends when `signal` aborts and throws (UNAVAILABLE) when the stream breaks; the engine then
+   * watches again after a retry period.
    */
   watch?(name: string, signal: AbortSignal): AsyncIterable<Snapshot | null>;
 
