@@ -14,6 +14,8 @@ export class TcpFaultProxy {
   readonly #server: Server;
   readonly #target: { host: string; port: number };
   readonly #pairs = new Set<[Socket, Socket]>();
+  /** Connections accepted while blackholed: held open, unanswered, until restore or close. */
+  readonly #held = new Set<Socket>();
   #mode: CutMode | null = null;
 
   private constructor(server: Server, target: { host: string; port: number }) {
@@ -59,6 +61,7 @@ export class TcpFaultProxy {
 
   /** Restores the link for new connections; blackholed connections stay dead, as after a real outage. */
   restore(): void {
+    this.#dropHeld();
     if (this.#mode === "blackhole") {
       for (const [client, upstream] of this.#pairs) {
         client.resetAndDestroy();
@@ -71,6 +74,7 @@ export class TcpFaultProxy {
 
   /** Stops listening and closes every connection. */
   async close(): Promise<void> {
+    this.#dropHeld();
     for (const [client, upstream] of this.#pairs) {
       client.destroy();
       upstream.destroy();
@@ -79,12 +83,22 @@ export class TcpFaultProxy {
     await new Promise<void>((resolve) => this.#server.close(() => resolve()));
   }
 
+  #dropHeld(): void {
+    for (const client of this.#held) client.resetAndDestroy();
+    this.#held.clear();
+  }
+
   #accept(client: Socket): void {
     if (this.#mode !== null) {
       // While cut, new connections fail at once (reset) or hang unanswered (blackhole).
-      if (this.#mode === "reset") client.resetAndDestroy();
-      else client.on("data", () => {});
       client.on("error", () => {});
+      if (this.#mode === "reset") {
+        client.resetAndDestroy();
+      } else {
+        this.#held.add(client);
+        client.on("data", () => {});
+        client.on("close", () => this.#held.delete(client));
+      }
       return;
     }
     const upstream = connect(this.#target.port, this.#target.host);

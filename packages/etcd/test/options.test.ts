@@ -1,0 +1,99 @@
+import { InvalidArgumentError, TenureError } from "@tenure/core";
+import { EtcdLockStore, type EtcdLockStoreOptions } from "@tenure/etcd";
+import type {} from "@tenure/testing/global-setup";
+import { describe, expect, inject, it } from "vitest";
+import { rawClient } from "./support.js";
+
+const endpoint = inject("tenureServers").servers.etcd?.endpoints[0];
+if (endpoint === undefined) throw new Error("the global setup provided no etcd endpoint");
+
+const record = {
+  holderIdentity: "candidate-a",
+  leaseDurationSeconds: 15,
+  acquireTime: "2026-01-02T03:04:05Z",
+  renewTime: "2026-01-02T03:04:06Z",
+  leaderTransitions: 1,
+};
+
+async function code(promise: Promise<unknown>): Promise<string> {
+  try {
+    await promise;
+    return "resolved";
+  } catch (error) {
+    return TenureError.is(error) ? error.code : `not a TenureError: ${String(error)}`;
+  }
+}
+
+describe("etcd: options and client ownership", () => {
+  it("rejects bad options with INVALID_ARGUMENT naming the field", () => {
+    const client = rawClient([endpoint]);
+    try {
+      const cases: [EtcdLockStoreOptions, string][] = [
+        [{ client, hosts: endpoint }, "hosts"],
+        [{ client, auth: { username: "u", password: "p" } }, "auth"],
+        [{ hosts: [] }, "hosts"],
+        [{ hosts: endpoint, keyPrefix: "" }, "keyPrefix"],
+        [{ hosts: endpoint, requestTimeoutMs: 0 }, "requestTimeoutMs"],
+        [{ hosts: endpoint, auth: { username: "", password: "p" } }, "auth"],
+      ];
+      for (const [options, field] of cases) {
+        let thrown: unknown;
+        try {
+          new EtcdLockStore(options);
+        } catch (error) {
+          thrown = error;
+        }
+        expect(thrown, field).toBeInstanceOf(InvalidArgumentError);
+        expect((thrown as InvalidArgumentError).field).toBe(field);
+      }
+    } finally {
+      client.close();
+    }
+  });
+
+  it("uses a client passed in, stores under keyPrefix, and leaves the client open on close", async () => {
+    const client = rawClient([endpoint]);
+    try {
+      const keyPrefix = `tenure-options/${Date.now()}/`;
+      const store = new EtcdLockStore({ client, keyPrefix });
+      const created = await store.create("mine", record);
+      await store.close();
+      const stored = await client.get(`${keyPrefix}mine`).exec();
+      expect(stored.kvs[0]?.mod_revision).toBe(created.version);
+      expect(await code(store.get("mine"))).toBe("CLOSED");
+    } finally {
+      client.close();
+    }
+  });
+
+  it("rejects (never throws) a malformed version and a bad watch name, before any I/O", async () => {
+    const store = new EtcdLockStore({ hosts: "http://127.0.0.1:1", requestTimeoutMs: 500 });
+    try {
+      let pending: Promise<unknown> | undefined;
+      expect(() => {
+        pending = store.update("fine-name", record, "not-a-revision");
+      }).not.toThrow();
+      expect(await code(pending ?? Promise.resolve())).toBe("INVALID_ARGUMENT");
+      const abort = new AbortController();
+      expect(await code(store.watch("Bad Name", abort.signal)[Symbol.asyncIterator]().next())).toBe(
+        "INVALID_ARGUMENT",
+      );
+    } finally {
+      await store.close();
+    }
+  });
+
+  it("answers UNAVAILABLE promptly when nothing listens, and at once when the signal is aborted", async () => {
+    const store = new EtcdLockStore({ hosts: "http://127.0.0.1:1", requestTimeoutMs: 3000 });
+    try {
+      const started = performance.now();
+      expect(await code(store.get("anything"))).toBe("UNAVAILABLE");
+      expect(performance.now() - started).toBeLessThan(3000);
+      const abort = new AbortController();
+      abort.abort();
+      expect(await code(store.create("anything", record, { signal: abort.signal }))).toBe("UNAVAILABLE");
+    } finally {
+      await store.close();
+    }
+  });
+});
