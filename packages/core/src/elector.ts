@@ -87,7 +87,8 @@ export class Elector {
   readonly #operationTimeoutMs: number;
   readonly #hub = new EventHub<ElectorEvent>();
   readonly #queue: MachineEvent[] = [];
-  readonly #watchAbort = new AbortController();
+  /** The running watch, if any: followers watch, leaders do not (see #syncWatch). */
+  #watch: AbortController | undefined;
   #state: MachineState = initialState;
   #dispatching = false;
   #cancelWake: (() => void) | undefined;
@@ -149,7 +150,6 @@ export class Elector {
     if (this.#started) return this;
     this.#started = true;
     this.#logger.debug("elector starting", { ...this.#context(), identity: this.identity, ...this.timing });
-    if (this.#config.watch) void this.#watchLoop();
     this.#dispatch({ type: "start" });
     return this;
   }
@@ -236,6 +236,25 @@ export class Elector {
       }
     } finally {
       this.#dispatching = false;
+    }
+    this.#syncWatch();
+  }
+
+  /**
+   * Followers watch the lock so that they see a release at once; a leader does not. Its own
+   * renewals would only echo back (on Consul, as one blocking read per renewal), and nobody can
+   * legitimately take over before its renew deadline has ended its term; if the lock was edited by
+   * hand, the leader's next renewal fails its compare-and-swap within a retry period.
+   */
+  #syncWatch(): void {
+    const wanted = this.#config.watch && this.#state.role === "follower";
+    if (wanted && this.#watch === undefined) {
+      const controller = new AbortController();
+      this.#watch = controller;
+      void this.#watchLoop(controller.signal);
+    } else if (!wanted && this.#watch !== undefined) {
+      this.#watch.abort();
+      this.#watch = undefined;
     }
   }
 
@@ -371,8 +390,7 @@ export class Elector {
   }
 
   /** Follows the store's pushed changes for as long as the elector runs, re-watching after a break. */
-  async #watchLoop(): Promise<void> {
-    const signal = this.#watchAbort.signal;
+  async #watchLoop(signal: AbortSignal): Promise<void> {
     const watch = this.#store.watch?.bind(this.#store);
     if (watch === undefined) return;
     while (!signal.aborted) {
@@ -412,7 +430,8 @@ export class Elector {
   #finish(atMs: number): void {
     this.#cancelWake?.();
     this.#cancelWake = undefined;
-    this.#watchAbort.abort();
+    this.#watch?.abort();
+    this.#watch = undefined;
     this.#logger.debug("elector stopped", this.#context());
     this.#hub.emit({ type: "stopped", atMs });
     this.#hub.close();
