@@ -1,0 +1,173 @@
+// Command client-go-elector runs one candidate of a client-go leader election
+// (k8s.io/client-go/tools/leaderelection with a resourcelock.LeaseLock) and reports what happens
+// as JSON lines on stdout, so that Tenure's interop test can run it beside Tenure electors on the
+// same Lease:
+//
+//	{"event":"ready","identity":"go-1","monotonicNs":"123"}
+//	{"event":"new-leader","identity":"ts-2","monotonicNs":"456"}
+//	{"event":"started-leading","monotonicNs":"789"}
+//	{"event":"stopped-leading","monotonicNs":"1011"}
+//	{"event":"exiting","code":0,"monotonicNs":"1213"}
+//
+// monotonicNs is CLOCK_MONOTONIC in nanoseconds, the clock Node's process.hrtime.bigint() reads
+// on Linux, so both sides' leadership intervals can be compared on one clock. It is a decimal
+// string because a JSON number loses precision above 2^53 ns (104 days of uptime).
+//
+// SIGTERM or SIGINT cancels the election context (so the lease is released when
+// --release-on-cancel) and the program exits 0. Losing the lease while leading exits 1, like the
+// Kubernetes components do. client-go's own logs (klog) go to stderr.
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"strconv"
+	"sync"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/tools/clientcmd"
+	"k8s.io/client-go/tools/leaderelection"
+	"k8s.io/client-go/tools/leaderelection/resourcelock"
+)
+
+func main() {
+	kubeconfig := flag.String("kubeconfig", "", "path of the kubeconfig to use (required)")
+	namespace := flag.String("namespace", "default", "namespace of the Lease")
+	name := flag.String("name", "", "name of the Lease (required)")
+	identity := flag.String("identity", "", "this candidate's identity (required)")
+	leaseDuration := flag.Duration("lease-duration", 15*time.Second, "LeaderElectionConfig.LeaseDuration")
+	renewDeadline := flag.Duration("renew-deadline", 10*time.Second, "LeaderElectionConfig.RenewDeadline")
+	retryPeriod := flag.Duration("retry-period", 2*time.Second, "LeaderElectionConfig.RetryPeriod")
+	releaseOnCancel := flag.Bool("release-on-cancel", true, "LeaderElectionConfig.ReleaseOnCancel")
+	flag.Parse()
+	if *kubeconfig == "" || *name == "" || *identity == "" {
+		fmt.Fprintln(os.Stderr, "client-go-elector: --kubeconfig, --name and --identity are required")
+		flag.Usage()
+		os.Exit(2)
+	}
+
+	out := &reporter{encoder: json.NewEncoder(os.Stdout)}
+	config, err := clientcmd.BuildConfigFromFlags("", *kubeconfig)
+	if err != nil {
+		fail(out, fmt.Errorf("loading %s: %w", *kubeconfig, err))
+	}
+	client, err := kubernetes.NewForConfig(config)
+	if err != nil {
+		fail(out, fmt.Errorf("creating the client: %w", err))
+	}
+	elector, err := leaderelection.NewLeaderElector(leaderelection.LeaderElectionConfig{
+		Lock: &resourcelock.LeaseLock{
+			LeaseMeta:  metav1.ObjectMeta{Namespace: *namespace, Name: *name},
+			Client:     client.CoordinationV1(),
+			LockConfig: resourcelock.ResourceLockConfig{Identity: *identity},
+		},
+		Name:            *name,
+		LeaseDuration:   *leaseDuration,
+		RenewDeadline:   *renewDeadline,
+		RetryPeriod:     *retryPeriod,
+		ReleaseOnCancel: *releaseOnCancel,
+		Callbacks: leaderelection.LeaderCallbacks{
+			OnStartedLeading: out.lead,
+			OnStoppedLeading: func() {},
+			OnNewLeader: func(leader string) {
+				out.emit(map[string]any{"event": "new-leader", "identity": leader})
+			},
+		},
+	})
+	if err != nil {
+		fail(out, err)
+	}
+
+	ctx, cancel := context.WithCancel(context.Background())
+	signals := make(chan os.Signal, 1)
+	signal.Notify(signals, syscall.SIGTERM, syscall.SIGINT)
+	go func() {
+		<-signals
+		// Report the end of leadership before cancelling: with ReleaseOnCancel, client-go writes
+		// the release before the leadership context's watchers get to run.
+		out.stop()
+		cancel()
+	}()
+
+	out.emit(map[string]any{"event": "ready", "identity": *identity})
+	elector.Run(ctx) // returns when ctx is cancelled, or when the lease is lost after leading
+	if ctx.Err() == nil {
+		out.stop()
+		out.emit(map[string]any{"event": "exiting", "code": 1, "reason": "leadership lost"})
+		os.Exit(1)
+	}
+	out.emit(map[string]any{"event": "exiting", "code": 0, "reason": "signal"})
+}
+
+// reporter writes one JSON object per line, stamped with CLOCK_MONOTONIC, and tracks whether
+// this candidate leads so that each term reports exactly one started-leading and one
+// stopped-leading, both before the release is written.
+type reporter struct {
+	mu       sync.Mutex
+	encoder  *json.Encoder
+	leading  bool
+	stopping bool
+}
+
+// lead is OnStartedLeading: it reports the term and waits for its context to end.
+func (r *reporter) lead(ctx context.Context) {
+	r.mu.Lock()
+	if r.stopping || ctx.Err() != nil {
+		// A signal arrived as the lease was won: this term never gets to act.
+		r.mu.Unlock()
+		return
+	}
+	r.leading = true
+	r.emitLocked(map[string]any{"event": "started-leading"})
+	r.mu.Unlock()
+	<-ctx.Done()
+	r.endTerm(false)
+}
+
+// stop reports the end of the term, if any, because the program is stopping.
+func (r *reporter) stop() { r.endTerm(true) }
+
+func (r *reporter) endTerm(stopping bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.stopping = r.stopping || stopping
+	if r.leading {
+		r.leading = false
+		r.emitLocked(map[string]any{"event": "stopped-leading"})
+	}
+}
+
+func (r *reporter) emit(fields map[string]any) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.emitLocked(fields)
+}
+
+func (r *reporter) emitLocked(fields map[string]any) {
+	fields["monotonicNs"] = strconv.FormatInt(monotonicNs(), 10)
+	if err := r.encoder.Encode(fields); err != nil {
+		fmt.Fprintf(os.Stderr, "client-go-elector: writing to stdout: %v\n", err)
+	}
+}
+
+func monotonicNs() int64 {
+	var now unix.Timespec
+	if err := unix.ClockGettime(unix.CLOCK_MONOTONIC, &now); err != nil {
+		panic(err) // CLOCK_MONOTONIC always exists on Linux
+	}
+	return now.Nano()
+}
+
+func fail(out *reporter, err error) {
+	fmt.Fprintf(os.Stderr, "client-go-elector: %v\n", err)
+	out.emit(map[string]any{"event": "exiting", "code": 1, "reason": err.Error()})
+	os.Exit(1)
+}

@@ -1,0 +1,170 @@
+import { ApiException } from "@kubernetes/client-node";
+import {
+  ConflictError,
+  InvalidArgumentError,
+  PermissionDeniedError,
+  TenureError,
+  toTenureError,
+  UnavailableError,
+} from "@tenure/core";
+
+/** What was being done when a call failed: enough to write a message an operator can act on. */
+export interface CallSite {
+  /** Backend name, e.g. `"kubernetes/lease"`. */
+  readonly backend: string;
+  /** The election (object) name. */
+  readonly election: string;
+  /** The store operation: get, create, update or watch. */
+  readonly operation: string;
+  /** The Kubernetes verb the operation used: get, create, update or watch. */
+  readonly verb: string;
+  /** The resource as RBAC names it, e.g. `leases.coordination.k8s.io` or `endpoints`. */
+  readonly resource: string;
+  readonly namespace: string;
+}
+
+/** Why a call's signal fired, when it did: decided by the caller, which owns the signals. */
+export type AbortReason = "timeout" | "aborted" | "closed" | undefined;
+
+/** The fields of a Kubernetes `Status` object this module reads. */
+interface StatusBody {
+  readonly message?: string;
+  readonly reason?: string;
+  readonly code?: number;
+  readonly details?: { readonly kind?: string; readonly name?: string };
+}
+
+/** The `Status` object an apiserver sends with an error, when the client kept it. */
+export function statusOf(body: unknown): StatusBody {
+  let value: unknown = body;
+  if (typeof body === "string") {
+    try {
+      value = JSON.parse(body);
+    } catch {
+      return { message: body };
+    }
+  }
+  if (typeof value !== "object" || value === null) return {};
+  return value as StatusBody;
+}
+
+/** Network failures that mean "the apiserver could not be reached or did not answer". */
+const NETWORK_CODES = new Set([
+  "ECONNREFUSED",
+  "ECONNRESET",
+  "ECONNABORTED",
+  "EHOSTUNREACH",
+  "ENETUNREACH",
+  "ENOTFOUND",
+  "EAI_AGAIN",
+  "ETIMEDOUT",
+  "EPIPE",
+  "ERR_SSL_WRONG_VERSION_NUMBER",
+]);
+
+/** The first `code` found along an error's cause chain (undici wraps socket errors in `fetch failed`). */
+function networkCode(error: unknown): string | undefined {
+  let current: unknown = error;
+  for (let depth = 0; depth < 5 && typeof current === "object" && current !== null; depth++) {
+    const code = (current as { code?: unknown }).code;
+    if (typeof code === "string" && (NETWORK_CODES.has(code) || code.startsWith("UND_ERR"))) return code;
+    current = (current as { cause?: unknown }).cause;
+  }
+  return undefined;
+}
+
+function describeError(error: unknown): string {
+  if (!(error instanceof Error)) return String(error);
+  const code = networkCode(error);
+  const cause = error.cause instanceof Error ? `: ${error.cause.message}` : "";
+  return `${error.message}${cause}${code !== undefined && !cause.includes(code) ? ` (${code})` : ""}`;
+}
+
+/**
+ * Maps anything a @kubernetes/client-node call threw to a TenureError with the core's codes.
+ * 404 is left to callers where it has a meaning of its own (a missing lock on get, a lost race on
+ * update); here it only means a missing namespace.
+ */
+export function mapKubernetesError(
+  error: unknown,
+  site: CallSite,
+  abort: AbortReason,
+  timeoutMs: number,
+): TenureError {
+  const context = { backend: site.backend, election: site.election, operation: site.operation };
+  if (TenureError.is(error)) return error;
+  // Our own signals fired: the error is whatever undici made of the abort; the reason is ours.
+  if (abort === "timeout") {
+    return new UnavailableError(`the apiserver did not answer within ${timeoutMs} ms`, {
+      ...context,
+      cause: error,
+    });
+  }
+  if (abort === "aborted") return new UnavailableError("the call was aborted", { ...context, cause: error });
+  if (abort === "closed") {
+    return new UnavailableError("the store was closed during the call", { ...context, cause: error });
+  }
+  if (error instanceof ApiException) return mapStatus(error, site);
+  const code = networkCode(error);
+  if (code !== undefined || (error instanceof TypeError && error.message === "fetch failed")) {
+    return new UnavailableError(`cannot reach the apiserver: ${describeError(error)}`, {
+      ...context,
+      cause: error,
+    });
+  }
+  return toTenureError(error, context);
+}
+
+function mapStatus(error: ApiException<unknown>, site: CallSite): TenureError {
+  const context = { backend: site.backend, election: site.election, operation: site.operation };
+  const status = statusOf(error.body);
+  const said = status.message === undefined ? "" : ` (apiserver: ${status.message})`;
+  const target = `${site.resource} "${site.election}" in namespace "${site.namespace}"`;
+  switch (error.code) {
+    case 409:
+      return new ConflictError(
+        site.operation === "create" ? "the lock already exists" : "the lock's version moved",
+        { ...context, cause: error },
+      );
+    case 401:
+      return new PermissionDeniedError(`the apiserver rejected the credentials${said}`, {
+        ...context,
+        cause: error,
+        remedy: "check the kubeconfig's user, token or client certificate",
+      });
+    case 403:
+      return new PermissionDeniedError(`cannot ${site.verb} ${target}${said}`, {
+        ...context,
+        cause: error,
+        remedy: `grant "${site.verb}" on ${site.resource} in namespace "${site.namespace}" with a Role and RoleBinding (see the @tenure/kubernetes README, "RBAC")`,
+      });
+    case 404:
+      if (status.details?.kind === "namespaces" || site.operation === "create") {
+        return new InvalidArgumentError("namespace", `namespace "${site.namespace}" does not exist${said}`, {
+          ...context,
+          cause: error,
+          remedy: "create the namespace or pass an existing one as the `namespace` option",
+        });
+      }
+      return new ConflictError("the lock no longer exists", { ...context, cause: error });
+    case 400:
+    case 422:
+      return new InvalidArgumentError(site.resource, `the apiserver refused ${target}${said}`, {
+        ...context,
+        cause: error,
+      });
+    case 410:
+      return new UnavailableError(`the watch expired${said}`, { ...context, cause: error });
+    default:
+      if (error.code === 429 || error.code >= 500) {
+        return new UnavailableError(`the apiserver answered ${error.code}${said}`, {
+          ...context,
+          cause: error,
+        });
+      }
+      return new TenureError("INTERNAL", `unexpected answer ${error.code} from the apiserver${said}`, {
+        ...context,
+        cause: error,
+      });
+  }
+}

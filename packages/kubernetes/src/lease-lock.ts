@@ -1,0 +1,97 @@
+import { CoordinationV1Api, type V1Lease, type V1LeaseSpec } from "@kubernetes/client-node";
+import type { DecodeResult, LeaderRecord } from "@tenure/core";
+import { recordFromObject } from "@tenure/core";
+import { defaultKubeConfig, type KubernetesLockOptions, validNamespace, validTimeout } from "./client.js";
+import { KubernetesObjectLock, type ObjectKind } from "./object-lock.js";
+import { assertKubernetesRecord, ExactMicroTime, toMicroTime } from "./wire.js";
+
+export interface LeaseLockOptions extends KubernetesLockOptions {
+  /** An existing client to make the calls with (its configuration, middleware and credentials). */
+  readonly client?: CoordinationV1Api;
+}
+
+const BACKEND = "kubernetes/lease";
+
+/** A MicroTime as the record's RFC 3339 text. The generated client hands MicroTime over as the JSON string. */
+function timeText(value: unknown): unknown {
+  if (value === undefined || value === null) return "";
+  if (value instanceof Date) return value.toISOString();
+  return value;
+}
+
+/** The record a Lease holds, field for field as client-go's LeaseSpecToLeaderElectionRecord maps it. */
+export function leaseToRecord(lease: V1Lease): DecodeResult {
+  const spec: V1LeaseSpec = lease.spec ?? {};
+  return recordFromObject({
+    holderIdentity: spec.holderIdentity ?? "",
+    leaseDurationSeconds: spec.leaseDurationSeconds ?? 0,
+    acquireTime: timeText(spec.acquireTime),
+    renewTime: timeText(spec.renewTime),
+    leaderTransitions: spec.leaseTransitions ?? 0,
+  });
+}
+
+/** The Lease spec for a record (client-go's LeaderElectionRecordToLeaseSpec); other spec fields of `base` are kept. */
+export function recordToLeaseSpec(record: LeaderRecord, base?: V1LeaseSpec): V1LeaseSpec {
+  const { acquireTime: _acquire, renewTime: _renew, ...kept } = base ?? {};
+  const spec: V1LeaseSpec = {
+    ...kept,
+    holderIdentity: record.holderIdentity,
+    leaseDurationSeconds: record.leaseDurationSeconds,
+    leaseTransitions: record.leaderTransitions,
+  };
+  const acquireTime = toMicroTime(record.acquireTime);
+  const renewTime = toMicroTime(record.renewTime);
+  if (acquireTime !== undefined) spec.acquireTime = new ExactMicroTime(acquireTime);
+  if (renewTime !== undefined) spec.renewTime = new ExactMicroTime(renewTime);
+  return spec;
+}
+
+function leaseKind(api: CoordinationV1Api): ObjectKind<V1Lease> {
+  return {
+    backend: BACKEND,
+    resource: "leases.coordination.k8s.io",
+    read: (name, namespace, options) => api.readNamespacedLease({ name, namespace }, options),
+    create: (namespace, body, options) => api.createNamespacedLease({ namespace, body }, options),
+    replace: (name, namespace, body, options) =>
+      api.replaceNamespacedLease({ name, namespace, body }, options),
+    watch: (namespace, query, options) =>
+      api.listNamespacedLease({ namespace, watch: true, allowWatchBookmarks: true, ...query }, options),
+    decode: leaseToRecord,
+    encode: (base, name, namespace, record) => ({
+      ...base,
+      apiVersion: "coordination.k8s.io/v1",
+      kind: "Lease",
+      metadata: withoutManagedFields(base?.metadata ?? { name, namespace }),
+      spec: recordToLeaseSpec(record, base?.spec),
+    }),
+    validate: (record, election) => assertKubernetesRecord(record, { backend: BACKEND, election }, true),
+  };
+}
+
+/** managedFields are the server's bookkeeping; leaving them out of a replace keeps them as they are. */
+export function withoutManagedFields<M extends { managedFields?: unknown }>(metadata: M): M {
+  const { managedFields: _managed, ...rest } = metadata;
+  return rest as M;
+}
+
+/**
+ * The lock today's Kubernetes components use: a `coordination.k8s.io/v1` Lease named after the
+ * election, with the record in its spec (holderIdentity, leaseDurationSeconds, acquireTime and
+ * renewTime as MicroTime, leaseTransitions), wire-compatible with client-go's LeaseLock.
+ */
+export class LeaseLock extends KubernetesObjectLock<V1Lease> {
+  constructor(options: LeaseLockOptions = {}) {
+    const namespace = validNamespace(options.namespace, BACKEND);
+    const requestTimeoutMs = validTimeout(options.requestTimeoutMs, "requestTimeoutMs", 5000, BACKEND);
+    const watchTimeoutSeconds = validTimeout(options.watchTimeoutSeconds, "watchTimeoutSeconds", 60, BACKEND);
+    const api =
+      options.client ?? (options.kubeConfig ?? defaultKubeConfig(BACKEND)).makeApiClient(CoordinationV1Api);
+    super(leaseKind(api), {
+      namespace,
+      requestTimeoutMs,
+      watchTimeoutSeconds: Math.ceil(watchTimeoutSeconds),
+      logger: options.logger,
+    });
+  }
+}

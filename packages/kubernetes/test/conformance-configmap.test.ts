@@ -1,0 +1,3 @@
+import { describeAnnotationConformance } from "./annotation-conformance.js";
+
+describeAnnotationConformance("ConfigMap");

@@ -1,0 +1,241 @@
+// Error mapping, timeouts and configuration against the real apiserver: every failure comes back as
+// a TenureError with the core's code and a message an operator can act on, and nothing hangs.
+import { createServer } from "node:net";
+import {
+  CoordinationV1Api,
+  createConfiguration,
+  KubeConfig,
+  Observable,
+  type ObservableMiddleware,
+  ServerConfiguration,
+} from "@kubernetes/client-node";
+import { TcpFaultProxy } from "@tenure/conformance";
+import { type LeaderRecord, type LogFields, type Logger, TenureError } from "@tenure/core";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { AnnotationLock, LeaseLock } from "../src/index.js";
+import { Admin, kubernetesServer, viaServer } from "./kube-helpers.js";
+
+const server = kubernetesServer();
+const admin = new Admin(server);
+let namespace = "";
+const proxies: TcpFaultProxy[] = [];
+
+beforeAll(async () => {
+  namespace = await admin.freshNamespace("errors");
+});
+afterAll(async () => {
+  await Promise.all(proxies.map((proxy) => proxy.close()));
+});
+
+const record: LeaderRecord = {
+  holderIdentity: "candidate",
+  leaseDurationSeconds: 15,
+  acquireTime: "2026-01-02T03:04:05Z",
+  renewTime: "2026-01-02T03:04:05Z",
+  leaderTransitions: 0,
+};
+
+/** The TenureError a promise rejects with (fails the test if it resolves or throws something else). */
+async function failure(promise: Promise<unknown>): Promise<TenureError> {
+  try {
+    await promise;
+  } catch (error) {
+    if (TenureError.is(error)) return error;
+    throw error;
+  }
+  throw new Error("the call succeeded");
+}
+
+/** A logger that keeps what it is told. */
+function recordingLogger(): Logger & { warnings: { message: string; fields: LogFields | undefined }[] } {
+  const warnings: { message: string; fields: LogFields | undefined }[] = [];
+  return {
+    warnings,
+    debug() {},
+    info() {},
+    warn(message, fields) {
+      warnings.push({ message, fields });
+    },
+    error() {},
+  };
+}
+
+/** A loopback port nobody listens on: connections to it are refused at once. */
+async function closedPort(): Promise<number> {
+  const listener = createServer();
+  await new Promise<void>((resolve) => listener.listen(0, "127.0.0.1", resolve));
+  const address = listener.address();
+  await new Promise<void>((resolve) => listener.close(() => resolve()));
+  if (address === null || typeof address === "string") throw new Error("no port");
+  return address.port;
+}
+
+async function blackholed(): Promise<KubeConfig> {
+  const url = new URL(admin.config.getCurrentCluster()?.server ?? "");
+  const proxy = await TcpFaultProxy.start({ host: url.hostname, port: Number(url.port) });
+  proxies.push(proxy);
+  proxy.cut("blackhole");
+  return viaServer(admin.config, `https://${proxy.address}`);
+}
+
+describe("errors", () => {
+  it("maps a missing namespace to INVALID_ARGUMENT naming it", async () => {
+    const store = new LeaseLock({ kubeConfig: admin.config, namespace: "no-such-namespace" });
+    expect(await store.get("lock")).toBeNull();
+    const error = await failure(store.create("lock", record));
+    expect(error.code).toBe("INVALID_ARGUMENT");
+    expect(error.message).toContain('namespace "no-such-namespace" does not exist');
+  });
+
+  it("refuses a malformed namespace, and a non-integral lease duration, with INVALID_ARGUMENT", async () => {
+    expect(() => new LeaseLock({ kubeConfig: admin.config, namespace: "Not_A_Namespace" })).toThrow(
+      expect.objectContaining({ code: "INVALID_ARGUMENT", field: "namespace" }),
+    );
+    const store = new LeaseLock({ kubeConfig: admin.config, namespace });
+    const error = await failure(store.create("fractional", { ...record, leaseDurationSeconds: 2.5 }));
+    expect(error).toMatchObject({ code: "INVALID_ARGUMENT", field: "record.leaseDurationSeconds" });
+    expect(error.message).toContain("whole number of seconds");
+    expect(await store.get("fractional")).toBeNull();
+  });
+
+  it("maps a refused connection to UNAVAILABLE at once", async () => {
+    const store = new LeaseLock({
+      kubeConfig: viaServer(admin.config, `https://127.0.0.1:${await closedPort()}`),
+      namespace,
+    });
+    const started = performance.now();
+    const error = await failure(store.get("lock"));
+    expect(error.code).toBe("UNAVAILABLE");
+    expect(error.message).toContain("cannot reach the apiserver");
+    expect(performance.now() - started).toBeLessThan(2000);
+  });
+
+  it("bounds a call to an apiserver that never answers by the request timeout", async () => {
+    const store = new LeaseLock({ kubeConfig: await blackholed(), namespace, requestTimeoutMs: 400 });
+    const started = performance.now();
+    const error = await failure(store.update("lock", record, "1"));
+    const elapsed = performance.now() - started;
+    expect(error.code).toBe("UNAVAILABLE");
+    expect(error.message).toContain("did not answer within 400 ms");
+    expect(elapsed).toBeGreaterThanOrEqual(350);
+    expect(elapsed).toBeLessThan(1500);
+  });
+
+  it("honours the caller's abort signal", async () => {
+    const store = new LeaseLock({ kubeConfig: await blackholed(), namespace, requestTimeoutMs: 30_000 });
+    const started = performance.now();
+    const error = await failure(store.get("lock", { signal: AbortSignal.timeout(150) }));
+    expect(error.code).toBe("UNAVAILABLE");
+    expect(error.message).toContain("aborted");
+    expect(performance.now() - started).toBeLessThan(1500);
+    const watchAbort = new AbortController();
+    const watch = store.watch("lock", watchAbort.signal)[Symbol.asyncIterator]();
+    const pending = watch.next();
+    watchAbort.abort();
+    expect(await pending).toEqual({ done: true, value: undefined });
+  });
+
+  it("maps rejected credentials to PERMISSION_DENIED", async () => {
+    const config = new KubeConfig();
+    const cluster = admin.config.getCurrentCluster();
+    if (cluster === null) throw new Error("no cluster");
+    config.loadFromClusterAndUser(cluster, { name: "intruder", token: "not-a-valid-token" });
+    const error = await failure(new LeaseLock({ kubeConfig: config, namespace }).get("lock"));
+    expect(error.code).toBe("PERMISSION_DENIED");
+    expect(error.message).toContain("rejected the credentials");
+  });
+
+  it("rejects calls after close with CLOSED", async () => {
+    const store = new LeaseLock({ kubeConfig: admin.config, namespace });
+    await store.close();
+    expect((await failure(store.get("lock"))).code).toBe("CLOSED");
+  });
+});
+
+describe("the Endpoints deprecation warning", () => {
+  it("is logged once per store, not once per request", async () => {
+    const logger = recordingLogger();
+    const store = new AnnotationLock({ kubeConfig: admin.config, namespace, logger });
+    let snapshot = await store.create("deprecated", record);
+    for (let i = 1; i <= 3; i++) {
+      snapshot = await store.update("deprecated", { ...record, leaderTransitions: i }, snapshot.version);
+      await store.get("deprecated");
+    }
+    expect(logger.warnings).toHaveLength(1);
+    expect(logger.warnings[0]?.message).toMatch(/Endpoints is deprecated/);
+    expect(logger.warnings[0]?.fields).toMatchObject({ backend: "kubernetes/endpoints" });
+
+    const another = recordingLogger();
+    await new AnnotationLock({ kubeConfig: admin.config, namespace, logger: another }).get("deprecated");
+    expect(another.warnings).toHaveLength(1);
+
+    const quiet = recordingLogger();
+    const configMaps = new AnnotationLock({
+      objectKind: "ConfigMap",
+      kubeConfig: admin.config,
+      namespace,
+      logger: quiet,
+    });
+    await configMaps.create("not-deprecated", record);
+    expect(quiet.warnings).toEqual([]);
+  });
+});
+
+describe("configuration", () => {
+  it("uses an existing API client, keeping its own middleware", async () => {
+    const seen: string[] = [];
+    const counting: ObservableMiddleware = {
+      pre: (request) => {
+        seen.push(`${request.getHttpMethod()} ${new URL(request.getUrl()).pathname}`);
+        return new Observable(Promise.resolve(request));
+      },
+      post: (response) => new Observable(Promise.resolve(response)),
+    };
+    const cluster = admin.config.getCurrentCluster();
+    if (cluster === null) throw new Error("no cluster");
+    // A client set up the way makeApiClient does it, with one more middleware of the user's.
+    const client = new CoordinationV1Api(
+      createConfiguration({
+        baseServer: new ServerConfiguration(cluster.server, {}),
+        authMethods: { default: admin.config },
+        middleware: [counting],
+      }),
+    );
+    const store = new LeaseLock({ client, namespace });
+    await store.create("own-client", record);
+    expect(seen).toEqual([`POST /apis/coordination.k8s.io/v1/namespaces/${namespace}/leases`]);
+  });
+
+  it("says so when no configuration can be found, instead of trying localhost:8080", () => {
+    const saved = {
+      KUBECONFIG: process.env.KUBECONFIG,
+      HOME: process.env.HOME,
+      KUBERNETES_SERVICE_HOST: process.env.KUBERNETES_SERVICE_HOST,
+    };
+    process.env.KUBECONFIG = "";
+    process.env.HOME = "/nonexistent-home";
+    delete process.env.KUBERNETES_SERVICE_HOST;
+    try {
+      expect(() => new LeaseLock({ namespace })).toThrow(
+        expect.objectContaining({ code: "INVALID_ARGUMENT", field: "kubeConfig" }),
+      );
+    } finally {
+      for (const [key, value] of Object.entries(saved)) {
+        if (value === undefined) delete process.env[key];
+        else process.env[key] = value;
+      }
+    }
+  });
+
+  it("loads the usual kubeconfig (KUBECONFIG) when given none", async () => {
+    const saved = process.env.KUBECONFIG;
+    process.env.KUBECONFIG = server.kubeconfig;
+    try {
+      const store = new LeaseLock({ namespace });
+      expect(await store.get("default-config")).toBeNull();
+    } finally {
+      if (saved === undefined) delete process.env.KUBECONFIG;
+      else process.env.KUBECONFIG = saved;
+    }
+  });
+});

@@ -1,0 +1,188 @@
+// Least privilege on the real apiserver (RBAC on): the example Role of examples/rbac.yaml, bound to
+// the token user "tenure-elector", is all an elector needs; "tenure-readonly", allowed only to get
+// and watch the Lease, is told PERMISSION_DENIED and never believes it leads.
+import { readFileSync } from "node:fs";
+import { type ElectionTiming, Elector, type ElectorEvent, TenureError } from "@tenure/core";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { LeaseLock } from "../src/index.js";
+import { Admin, kubectl, kubernetesServer, loadKubeConfig, nextEvent } from "./kube-helpers.js";
+
+const server = kubernetesServer();
+const admin = new Admin(server);
+const timing: ElectionTiming = { leaseDurationMs: 2000, renewDeadlineMs: 1400, retryPeriodMs: 300 };
+const election = "rbac-election";
+/** A lock the read-only user may read but that does not exist: its elector would have to create it. */
+const missing = "rbac-missing";
+const exampleRbac = readFileSync(new URL("../examples/rbac.yaml", import.meta.url), "utf8");
+let namespace = "";
+const electors: Elector[] = [];
+const stores: LeaseLock[] = [];
+
+function user(name: string): string {
+  const found = server.users[name];
+  if (found === undefined) {
+    throw new Error(`the harness provided no token user "${name}" (an external TENURE_KUBECONFIG has none)`);
+  }
+  return found.kubeconfig;
+}
+
+function storeAs(userName: string): LeaseLock {
+  const store = new LeaseLock({ kubeConfig: loadKubeConfig(user(userName)), namespace });
+  stores.push(store);
+  return store;
+}
+
+async function admin_(...args: string[]): Promise<string> {
+  return kubectl(server, server.kubeconfig, args);
+}
+
+beforeAll(async () => {
+  namespace = await admin.freshNamespace("rbac");
+  // The example as shipped, for this namespace and election; then the same Role bound to the token
+  // user the harness made (a ServiceAccount token would need a controller-manager to be issued).
+  const manifest = exampleRbac
+    .replaceAll("namespace: default", `namespace: ${namespace}`)
+    .replaceAll("example-election", election);
+  await kubectl(server, server.kubeconfig, ["apply", "-f", "-"], manifest);
+  await admin_(
+    "create",
+    "rolebinding",
+    "tenure-elector-user",
+    "--role=tenure-elector",
+    "--user=tenure-elector",
+    "-n",
+    namespace,
+  );
+  await admin_(
+    "create",
+    "role",
+    "tenure-readonly",
+    "--verb=get,watch",
+    "--resource=leases.coordination.k8s.io",
+    `--resource-name=${election}`,
+    `--resource-name=${missing}`,
+    "-n",
+    namespace,
+  );
+  await admin_(
+    "create",
+    "rolebinding",
+    "tenure-readonly",
+    "--role=tenure-readonly",
+    "--user=tenure-readonly",
+    "-n",
+    namespace,
+  );
+});
+
+afterAll(async () => {
+  await Promise.allSettled(electors.map((elector) => elector.stop({ release: false })));
+  await Promise.allSettled(stores.map((store) => store.close()));
+});
+
+async function failure(promise: Promise<unknown>): Promise<TenureError> {
+  try {
+    await promise;
+  } catch (error) {
+    if (TenureError.is(error)) return error;
+    throw error;
+  }
+  throw new Error("the call succeeded");
+}
+
+describe("least privilege", () => {
+  it("the example Role is enough: its user leads, renews, is watched and releases", async () => {
+    const store = storeAs("tenure-elector");
+    const elector = new Elector({ store, name: election, identity: "rbac-leader", ...timing });
+    electors.push(elector);
+    const renewals: ElectorEvent[] = [];
+    elector.subscribe((event) => {
+      if (event.type === "renewed") renewals.push(event);
+    });
+    const started = nextEvent(
+      [elector],
+      (event) => event.type === "started-leading",
+      15_000,
+      "rbac-leader to lead",
+    );
+    elector.start();
+    await started;
+    await nextEvent([elector], () => renewals.length >= 3, 10_000, "three renewals");
+    expect(elector.isLeader()).toBe(true);
+    expect((await admin.lease(namespace, election))?.spec?.holderIdentity).toBe("rbac-leader");
+
+    // watch with fieldSelector metadata.name is authorized by the Role's resourceNames.
+    const abort = new AbortController();
+    const watch = store.watch(election, abort.signal)[Symbol.asyncIterator]();
+    const first = await watch.next();
+    expect(first.done).toBe(false);
+    expect(first.value?.record?.holderIdentity).toBe("rbac-leader");
+    const next = await watch.next(); // the leader's next renewal
+    expect(next.value?.record?.holderIdentity).toBe("rbac-leader");
+    abort.abort();
+    await watch.return?.();
+
+    // Any other Lease is out of reach, and the message says what is missing.
+    const denied = await failure(store.get("someone-elses-lock"));
+    expect(denied.code).toBe("PERMISSION_DENIED");
+    expect(denied.message).toContain(
+      `cannot get leases.coordination.k8s.io "someone-elses-lock" in namespace "${namespace}"`,
+    );
+
+    await elector.stop({ release: true });
+    expect((await admin.lease(namespace, election))?.spec?.holderIdentity).toBe("");
+  });
+
+  it("a user who may only get and watch gets PERMISSION_DENIED from create and update", async () => {
+    const store = storeAs("tenure-readonly");
+    const current = await store.get(election);
+    if (current === null || current.record === null) throw new Error("the lock should exist, released");
+    const update = await failure(
+      store.update(
+        election,
+        { ...current.record, holderIdentity: "intruder", leaderTransitions: 9 },
+        current.version,
+      ),
+    );
+    expect(update.code).toBe("PERMISSION_DENIED");
+    expect(update.message).toContain(
+      `cannot update leases.coordination.k8s.io "${election}" in namespace "${namespace}"`,
+    );
+    const create = await failure(store.create(missing, { ...current.record, holderIdentity: "intruder" }));
+    expect(create.code).toBe("PERMISSION_DENIED");
+    expect(create.message).toContain(
+      `cannot create leases.coordination.k8s.io "${missing}" in namespace "${namespace}"`,
+    );
+    expect((await admin.lease(namespace, election))?.spec?.holderIdentity).toBe("");
+    expect(await admin.lease(namespace, missing)).toBeNull();
+  });
+
+  it("an elector without write permission never believes it leads", async () => {
+    for (const name of [election, missing]) {
+      const elector = new Elector({
+        store: storeAs("tenure-readonly"),
+        name,
+        identity: "rbac-readonly",
+        ...timing,
+      });
+      electors.push(elector);
+      const events: ElectorEvent[] = [];
+      elector.subscribe((event) => events.push(event));
+      elector.start();
+      // Three refused attempts to take the (free or missing) lock, each followed by a retry.
+      await nextEvent(
+        [elector],
+        () =>
+          events.filter((event) => event.type === "store-error" && event.error.code === "PERMISSION_DENIED")
+            .length >= 3,
+        15_000,
+        "three PERMISSION_DENIED answers",
+      );
+      expect(elector.isLeader()).toBe(false);
+      expect(events.some((event) => event.type === "started-leading")).toBe(false);
+      await elector.stop();
+    }
+    expect((await admin.lease(namespace, election))?.spec?.holderIdentity).toBe("");
+    expect(await admin.lease(namespace, missing)).toBeNull();
+  });
+});
