@@ -4,6 +4,7 @@ import type { ConformanceTarget } from "./target.js";
 
 export { describeElectionContract } from "./election-contract.js";
 export { describeStoreContract } from "./store-contract.js";
+export { awaitAgreement, awaitLeader, nextEvent } from "./support.js";
 export type { ConformanceTarget, FaultHook, RawLock } from "./target.js";
 export { defaultTiming } from "./target.js";
 

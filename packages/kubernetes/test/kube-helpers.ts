@@ -214,35 +214,3 @@ export function kubectl(
     child.stdin.end(input ?? "");
   });
 }
-
-/**
- * Resolves with the first event matching `predicate` from any of `electors`, or rejects after
- * `timeoutMs` naming what was awaited. Event-driven: no polling.
- */
-export function nextEvent(
-  electors: readonly Elector[],
-  predicate: (event: ElectorEvent, elector: Elector) => boolean,
-  timeoutMs: number,
-  what: string,
-): Promise<{ event: ElectorEvent; elector: Elector }> {
-  return new Promise((resolve, reject) => {
-    const unsubscribes: (() => void)[] = [];
-    const done = (): void => {
-      clearTimeout(timer);
-      for (const unsubscribe of unsubscribes) unsubscribe();
-    };
-    const timer = setTimeout(() => {
-      done();
-      reject(new Error(`timed out after ${timeoutMs} ms waiting for ${what}`));
-    }, timeoutMs);
-    for (const elector of electors) {
-      unsubscribes.push(
-        elector.subscribe((event) => {
-          if (!predicate(event, elector)) return;
-          done();
-          resolve({ event, elector });
-        }),
-      );
-    }
-  });
-}

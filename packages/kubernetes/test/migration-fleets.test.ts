@@ -3,11 +3,13 @@
 // then replaced pod by pod with a fleet on the Lease lock. At every step two fleets run side by side;
 // no two electors may ever lead at once (checked when anyone starts leading, and on one monotonic
 // clock over all safe-to-act intervals), and leadership must pass through all three fleets.
+
+import { nextEvent } from "@tenure/conformance";
 import { type ElectionTiming, Elector, type LockStore } from "@tenure/core";
 import { LeadershipLog } from "@tenure/core/testing";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { AnnotationLock, LeaseLock, MigrationLock } from "../src/index.js";
-import { Admin, kubernetesServer, nextEvent } from "./kube-helpers.js";
+import { Admin, kubernetesServer } from "./kube-helpers.js";
 
 const server = kubernetesServer();
 const admin = new Admin(server);

@@ -2,10 +2,11 @@
 // the token user "tenure-elector", is all an elector needs; "tenure-readonly", allowed only to get
 // and watch the Lease, is told PERMISSION_DENIED and never believes it leads.
 import { readFileSync } from "node:fs";
+import { nextEvent } from "@tenure/conformance";
 import { type ElectionTiming, Elector, type ElectorEvent, TenureError } from "@tenure/core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { LeaseLock } from "../src/index.js";
-import { Admin, kubectl, kubernetesServer, loadKubeConfig, nextEvent } from "./kube-helpers.js";
+import { Admin, kubectl, kubernetesServer, loadKubeConfig } from "./kube-helpers.js";
 
 const server = kubernetesServer();
 const admin = new Admin(server);

@@ -1,12 +1,14 @@
 // What a Tenure elector leaves in the apiserver, read as raw JSON (`kubectl get --raw`), checked
 // against what client-go's types decode: the Lease spec's field names and MicroTime format, and the
 // annotation's JSON. And the other direction: records in client-go's formats read back exactly.
+
 import { execFile } from "node:child_process";
 import { promisify } from "node:util";
+import { nextEvent } from "@tenure/conformance";
 import { type ElectionTiming, Elector } from "@tenure/core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { AnnotationLock, LeaseLock } from "../src/index.js";
-import { Admin, kubectlCreate, kubernetesServer, nextEvent } from "./kube-helpers.js";
+import { Admin, kubectlCreate, kubernetesServer } from "./kube-helpers.js";
 
 const run = promisify(execFile);
 const server = kubernetesServer();
