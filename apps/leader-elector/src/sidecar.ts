@@ -23,7 +23,7 @@ export interface SidecarDependencies {
 
 /** Starts one replica: an elector, its metrics, and the HTTP status server if asked for. */
 export async function startSidecar(flags: SidecarFlags, dependencies: SidecarDependencies): Promise<Sidecar> {
-  const store = dependencies.store ?? openStore(flags);
+  const store = dependencies.store ?? (await openStore(flags, dependencies.logger));
   const elector = new Elector({
     store,
     name: flags.election,

@@ -1,0 +1,92 @@
+import type { ChildProcessWithoutNullStreams } from "node:child_process";
+import { spawn } from "node:child_process";
+import { once } from "node:events";
+import { fileURLToPath } from "node:url";
+
+const CLI = fileURLToPath(new URL("../../dist/cli.js", import.meta.url));
+
+/** One `leader-elector` process, as a user would run it, with its log and HTTP port. */
+export class Replica {
+  readonly id: string;
+  readonly #child: ChildProcessWithoutNullStreams;
+  readonly exited: Promise<number | null>;
+  #log = "";
+  #port: number | undefined;
+
+  private constructor(id: string, child: ChildProcessWithoutNullStreams) {
+    this.id = id;
+    this.#child = child;
+    this.exited = once(child, "exit").then(([code]) => code as number | null);
+    const collect = (chunk: Buffer): void => {
+      this.#log += chunk.toString();
+    };
+    child.stdout.on("data", collect);
+    child.stderr.on("data", collect);
+  }
+
+  /** Starts a replica and resolves once it serves HTTP. */
+  static async start(id: string, args: readonly string[], timeoutMs = 20_000): Promise<Replica> {
+    const child = spawn(process.execPath, [CLI, `--id=${id}`, "--http=127.0.0.1:0", ...args], {
+      stdio: ["pipe", "pipe", "pipe"],
+      env: { ...process.env, KUBERNETES_SERVICE_HOST: "" },
+    });
+    const replica = new Replica(id, child);
+    const port = await replica.waitForLog(/serving http on 127\.0\.0\.1:(\d+)/, timeoutMs);
+    replica.#port = Number(port[1]);
+    return replica;
+  }
+
+  get log(): string {
+    return this.#log;
+  }
+
+  /** Who this replica says leads: the body of `GET /`, `{"name":"..."}`. */
+  async leader(): Promise<string> {
+    const response = await fetch(`http://127.0.0.1:${this.#port}/`);
+    const body = (await response.json()) as { name: string };
+    return body.name;
+  }
+
+  /** Resolves with the first match of `pattern` in the log, waiting for output as it comes. */
+  async waitForLog(pattern: RegExp, timeoutMs: number): Promise<RegExpExecArray> {
+    const deadline = performance.now() + timeoutMs;
+    for (;;) {
+      const match = pattern.exec(this.#log);
+      if (match !== null) return match;
+      const remaining = deadline - performance.now();
+      if (remaining <= 0)
+        throw new Error(`${this.id}: no ${pattern} within ${timeoutMs} ms; log:\n${this.#log}`);
+      await Promise.race([
+        once(this.#child.stderr, "data"),
+        once(this.#child.stdout, "data"),
+        this.exited,
+        new Promise((resolve) => setTimeout(resolve, remaining)),
+      ]);
+    }
+  }
+
+  kill(signal: NodeJS.Signals): void {
+    this.#child.kill(signal);
+  }
+}
+
+/**
+ * Asks every replica who leads until all give the same non-empty answer (other than `not`), and
+ * returns it. Polling HTTP is what a user of the sidecar does; the interval is short and bounded.
+ */
+export async function agreedLeader(
+  replicas: readonly Replica[],
+  timeoutMs: number,
+  not?: string,
+): Promise<string> {
+  const deadline = performance.now() + timeoutMs;
+  let answers: string[] = [];
+  while (performance.now() < deadline) {
+    answers = await Promise.all(replicas.map((replica) => replica.leader()));
+    const [first] = answers;
+    if (first !== undefined && first !== "" && first !== not && answers.every((answer) => answer === first))
+      return first;
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  throw new Error(`replicas did not agree on a leader within ${timeoutMs} ms: ${JSON.stringify(answers)}`);
+}
