@@ -1,0 +1,119 @@
+/** Command-line options. Pure: parses an argv array. */
+import { parseArgs } from "node:util";
+import { type BackendName, backendNames, isBackendName } from "./types.js";
+
+export interface BenchOptions {
+  readonly backends: readonly BackendName[];
+  readonly trials: number;
+  readonly leaseMs: number;
+  readonly out: string | undefined;
+  /** Where README.md, results.json and chart.svg go; null: nowhere. */
+  readonly docsDir: string | null;
+  readonly scaleSeconds: number;
+  /** Elections per scale run on Redis and etcd (Kubernetes: kubeScaleElections). */
+  readonly scaleElections: number;
+  readonly kubeScaleElections: number;
+  readonly scaleLeaseMs: number;
+  readonly skipScale: boolean;
+  readonly skipLoad: boolean;
+  readonly skipClientGo: boolean;
+  readonly help: boolean;
+  /** Only write the docs again from this results JSON (no servers, no trials). */
+  readonly render: string | undefined;
+}
+
+export const usage = `Usage: npm run bench -- [options]
+
+  --backends LIST        comma-separated, from ${backendNames.join(",")} (default: all)
+  --trials N             trials per scenario (crash and graceful) per backend (default 10)
+  --lease-ms L           lease duration of the failover trials; renew deadline 0.7 L, retry 0.15 L
+                         (default 2000; Kubernetes needs whole seconds)
+  --out FILE             also write the results JSON there
+  --docs DIR             where README.md, results.json and chart.svg go (default docs/benchmarks;
+                         --no-docs: nowhere)
+  --scale-seconds S      measured length of each scale run (default 60)
+  --scale-elections N    concurrent elections on Redis and etcd (default 1000)
+  --scale-10k            10,000 elections on Redis and etcd
+  --soak                 the issue's five-minute scale soak (--scale-seconds 300)
+  --kube-scale N         concurrent elections on Kubernetes (default 100)
+  --scale-lease-ms L     lease of the scale run (default 15000, client-go's default; retry 0.15 L)
+  --no-scale, --no-load, --no-client-go   leave a part out
+  --render FILE          only rewrite the docs (README.md, chart.svg) from a results JSON
+  -h, --help`;
+
+function positiveInteger(value: string | undefined, name: string, fallback: number): number {
+  if (value === undefined) return fallback;
+  const number = Number(value);
+  if (!Number.isInteger(number) || number <= 0)
+    throw new Error(`--${name} must be a positive integer, got ${value}`);
+  return number;
+}
+
+export function parseOptions(argv: readonly string[]): BenchOptions {
+  const { values } = parseArgs({
+    args: [...argv],
+    options: {
+      backends: { type: "string" },
+      trials: { type: "string" },
+      "lease-ms": { type: "string" },
+      out: { type: "string" },
+      docs: { type: "string" },
+      "no-docs": { type: "boolean" },
+      "scale-seconds": { type: "string" },
+      "scale-elections": { type: "string" },
+      "scale-10k": { type: "boolean" },
+      soak: { type: "boolean" },
+      "kube-scale": { type: "string" },
+      "scale-lease-ms": { type: "string" },
+      "no-scale": { type: "boolean" },
+      "no-load": { type: "boolean" },
+      "no-client-go": { type: "boolean" },
+      render: { type: "string" },
+      help: { type: "boolean", short: "h" },
+    },
+    strict: true,
+    allowPositionals: false,
+  });
+  const backends = (values.backends ?? backendNames.join(","))
+    .split(",")
+    .map((name) => name.trim())
+    .filter((name) => name !== "");
+  const unknown = backends.filter((name) => !isBackendName(name));
+  if (unknown.length > 0)
+    throw new Error(`unknown backend ${unknown.join(", ")}; known: ${backendNames.join(", ")}`);
+  const leaseMs = positiveInteger(values["lease-ms"], "lease-ms", 2000);
+  if (leaseMs < 100) throw new Error("--lease-ms must be at least 100");
+  const scaleLeaseMs = positiveInteger(values["scale-lease-ms"], "scale-lease-ms", 15_000);
+  return {
+    backends: backendNames.filter((name) => backends.includes(name)),
+    trials: positiveInteger(values.trials, "trials", 10),
+    leaseMs,
+    out: values.out,
+    docsDir: values["no-docs"] === true ? null : (values.docs ?? "docs/benchmarks"),
+    scaleSeconds: values.soak === true ? 300 : positiveInteger(values["scale-seconds"], "scale-seconds", 60),
+    scaleElections:
+      values["scale-10k"] === true
+        ? 10_000
+        : positiveInteger(values["scale-elections"], "scale-elections", 1000),
+    kubeScaleElections: positiveInteger(values["kube-scale"], "kube-scale", 100),
+    scaleLeaseMs,
+    skipScale: values["no-scale"] === true,
+    skipLoad: values["no-load"] === true,
+    skipClientGo: values["no-client-go"] === true,
+    help: values.help === true,
+    render: values.render,
+  };
+}
+
+/** The trials' timings from the lease: renew deadline 0.7 L, retry 0.15 L, rounded to whole ms. */
+export function timingFor(leaseMs: number): {
+  leaseDurationMs: number;
+  renewDeadlineMs: number;
+  retryPeriodMs: number;
+} {
+  return {
+    leaseDurationMs: leaseMs,
+    renewDeadlineMs: Math.round(leaseMs * 0.7),
+    retryPeriodMs: Math.round(leaseMs * 0.15),
+  };
+}

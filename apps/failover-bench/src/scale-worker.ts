@@ -1,0 +1,118 @@
+/**
+ * The scale run's process: many elections at once, one candidate each, over one store (one
+ * connection), in this one process. Config from FAILOVER_BENCH_SCALE (JSON). Reports JSON lines:
+ * {"event":"progress",…} every second and one {"event":"result",…} at the end. Bounded: it ends
+ * after rampLimitMs + durationMs + 30 s whatever happens.
+ */
+import { monitorEventLoopDelay } from "node:perf_hooks";
+import { Elector } from "@tenure/core";
+import { openStore } from "./stores.js";
+import { SCALE_ENV, type ScaleConfig } from "./types.js";
+
+function emit(fields: Record<string, unknown>): void {
+  process.stdout.write(`${JSON.stringify({ ...fields, monotonicNs: process.hrtime.bigint().toString() })}\n`);
+}
+
+const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+
+async function main(): Promise<void> {
+  const raw = process.env[SCALE_ENV];
+  if (raw === undefined) throw new Error(`${SCALE_ENV} is not set`);
+  const config = JSON.parse(raw) as ScaleConfig;
+  setTimeout(
+    () => {
+      emit({ event: "exiting", code: 3, reason: "time limit" });
+      process.exit(3);
+    },
+    config.rampLimitMs + config.durationMs + 30_000,
+  ).unref();
+  const store = await openStore(config.store);
+  const leading = new Set<number>();
+  let renewals = 0;
+  let storeErrors = 0;
+  let spuriousLosses = 0;
+  let measuring = false;
+  const electors: Elector[] = [];
+  const startedAt = performance.now();
+  for (let index = 0; index < config.elections; index++) {
+    const elector = new Elector({
+      store,
+      name: `${config.prefix}-${index}`,
+      identity: `scale-${process.pid}-${index}`,
+      ...config.timing,
+    });
+    elector.subscribe((event) => {
+      if (event.type === "started-leading") leading.add(index);
+      else if (event.type === "stopped-leading") {
+        leading.delete(index);
+        if (event.reason !== "stopped") spuriousLosses += 1;
+      } else if (event.type === "renewed" && measuring) renewals += 1;
+      else if (event.type === "store-error") storeErrors += 1;
+    });
+    electors.push(elector);
+    elector.start();
+    // Spread the first writes a little, as real processes do not start in the same millisecond.
+    if (index % 100 === 99) await sleep(10);
+  }
+  for (
+    let tick = 0;
+    leading.size < config.elections && performance.now() - startedAt < config.rampLimitMs;
+    tick++
+  ) {
+    await sleep(100);
+    if (tick % 10 === 0) emit({ event: "progress", phase: "ramp", leading: leading.size });
+  }
+  const rampMs = performance.now() - startedAt;
+  const leadingAtStart = leading.size;
+  const lossesBefore = spuriousLosses;
+  const errorsBefore = storeErrors;
+  const histogram = monitorEventLoopDelay({ resolution: 10 });
+  histogram.enable();
+  const cpuBefore = process.cpuUsage();
+  const measureStart = performance.now();
+  let rssMax = process.memoryUsage.rss();
+  measuring = true;
+  for (let second = 0; performance.now() - measureStart < config.durationMs && second < 100_000; second++) {
+    await sleep(Math.min(1000, Math.max(1, config.durationMs - (performance.now() - measureStart))));
+    rssMax = Math.max(rssMax, process.memoryUsage.rss());
+    emit({
+      event: "progress",
+      phase: "measure",
+      elapsedMs: Math.round(performance.now() - measureStart),
+      leading: leading.size,
+      spuriousLosses: spuriousLosses - lossesBefore,
+    });
+  }
+  measuring = false;
+  const elapsedMs = performance.now() - measureStart;
+  const cpu = process.cpuUsage(cpuBefore);
+  histogram.disable();
+  const result = {
+    event: "result",
+    elections: config.elections,
+    durationMs: Math.round(elapsedMs),
+    leading: leadingAtStart,
+    rampMs: Math.round(rampMs),
+    renewals,
+    storeErrors: storeErrors - errorsBefore,
+    spuriousLosses: spuriousLosses - lossesBefore,
+    cpuCoreShare: Math.round(((cpu.user + cpu.system) / 1000 / elapsedMs) * 1000) / 1000,
+    rssMaxMb: Math.round((rssMax / 2 ** 20) * 10) / 10,
+    heapUsedMb: Math.round((process.memoryUsage().heapUsed / 2 ** 20) * 10) / 10,
+    eventLoopDelayP99Ms: Math.round((histogram.percentile(99) / 1e6) * 10) / 10,
+    eventLoopDelayMaxMs: Math.round((histogram.max / 1e6) * 10) / 10,
+    rampComplete: leadingAtStart === config.elections,
+  };
+  emit(result);
+  await Promise.race([
+    Promise.all(electors.map((elector) => elector.stop({ release: true }))),
+    sleep(15_000),
+  ]);
+  await Promise.race([store.close(), sleep(5000)]);
+  process.exit(0);
+}
+
+main().catch((error: unknown) => {
+  emit({ event: "exiting", code: 1, reason: error instanceof Error ? error.message : String(error) });
+  process.exit(1);
+});

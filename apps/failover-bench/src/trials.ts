@@ -1,0 +1,129 @@
+/** Failover trials on one pool of candidates: kill the leader, time the next started-leading. */
+import type { CandidatePool, PoolEvent } from "./pool.js";
+import { nsToMs } from "./stats.js";
+import type { Scenario, Timing } from "./types.js";
+
+export const CANDIDATES = 3;
+
+export interface TrialRun {
+  readonly samplesMs: number[];
+  readonly failures: number;
+  readonly notes: string[];
+  /** Two leaders at once (graceful: the next started before the old one stopped). */
+  readonly overlaps: number;
+}
+
+const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** Who leads now: the latest started-leading of a live candidate not followed by its stopped-leading. */
+export function currentLeader(log: readonly PoolEvent[], alive: readonly string[]): PoolEvent | undefined {
+  const ended = new Set<string>();
+  for (let index = log.length - 1; index >= 0; index--) {
+    const event = log[index];
+    if (event === undefined) continue;
+    if (event.event === "stopped-leading" || event.event === "exit") ended.add(event.identity);
+    if (event.event === "started-leading" && alive.includes(event.identity) && !ended.has(event.identity))
+      return event;
+  }
+  return undefined;
+}
+
+export class Trials {
+  #next = 0;
+  /** Graceful trials where the next leader started before the old one reported stopping. */
+  overlaps = 0;
+
+  constructor(
+    readonly pool: CandidatePool,
+    readonly prefix: string,
+    readonly timing: Timing,
+  ) {}
+
+  /** Starts candidates until there are three. */
+  async fill(): Promise<void> {
+    for (let attempt = 0; this.pool.alive().length < CANDIDATES && attempt < 10; attempt++) {
+      this.#next += 1;
+      await this.pool.spawn(`${this.prefix}-${this.#next}`);
+    }
+  }
+
+  /** Waits for a leader, and for every follower to have seen it. Returns the leader's event. */
+  async settle(): Promise<PoolEvent> {
+    const timeoutMs = 3 * this.timing.leaseDurationMs + 10_000;
+    const deadline = Date.now() + timeoutMs;
+    let leader = currentLeader(this.pool.log, this.pool.alive());
+    for (let round = 0; leader === undefined && round < 100 && Date.now() < deadline; round++) {
+      await this.pool.waitFor(
+        (event) => event.event === "started-leading",
+        this.pool.log.length - 1,
+        deadline - Date.now(),
+      );
+      leader = currentLeader(this.pool.log, this.pool.alive());
+    }
+    if (leader === undefined)
+      throw new Error(`no leader among ${this.pool.alive().join(", ")} within ${timeoutMs} ms`);
+    const leaderId = leader.identity;
+    for (const follower of this.pool.alive()) {
+      if (follower === leaderId) continue;
+      const seen = await this.pool.waitFor(
+        (event) => event.identity === follower && event.event === "new-leader" && event.leader === leaderId,
+        -1,
+        timeoutMs,
+      );
+      if (seen === undefined)
+        throw new Error(`${follower} never saw ${leaderId} lead within ${timeoutMs} ms`);
+    }
+    return leader;
+  }
+
+  /** One trial: returns the failover time in ms, or undefined when no new leader came in time. */
+  async once(scenario: Scenario): Promise<number | undefined> {
+    await this.fill();
+    const leader = await this.settle();
+    // Let the leader renew a few times, and kill at a random phase of its renewal cycle.
+    await sleep(this.timing.retryPeriodMs * (2 + Math.random()));
+    const mark = this.pool.log.length - 1;
+    const killedAt = this.pool.kill(leader.identity, scenario === "crash" ? "SIGKILL" : "SIGTERM");
+    const limitMs = 3 * this.timing.leaseDurationMs + 5_000;
+    const next = await this.pool.waitFor(
+      (event) =>
+        event.event === "started-leading" && event.identity !== leader.identity && event.ns > killedAt,
+      mark,
+      limitMs,
+    );
+    if (next !== undefined && scenario === "graceful") {
+      // Safety check: the stopping leader must report the end of its term before anyone else leads.
+      const ended = await this.pool.waitFor(
+        (event) =>
+          event.identity === leader.identity && (event.event === "stopped-leading" || event.event === "exit"),
+        mark,
+        5_000,
+      );
+      if (ended?.event === "stopped-leading" && ended.ns > next.ns) this.overlaps += 1;
+    }
+    // A new candidate replaces the killed one, so every trial starts with three.
+    await this.fill();
+    return next === undefined ? undefined : nsToMs(killedAt, next.ns);
+  }
+
+  async run(scenario: Scenario, count: number, onTrial: (done: number) => void): Promise<TrialRun> {
+    const samplesMs: number[] = [];
+    const notes: string[] = [];
+    const overlapsBefore = this.overlaps;
+    let failures = 0;
+    for (let trial = 0; trial < count; trial++) {
+      try {
+        const sample = await this.once(scenario);
+        if (sample === undefined) {
+          failures += 1;
+          notes.push(`trial ${trial + 1}: no new leader within the limit`);
+        } else samplesMs.push(Math.round(sample * 10) / 10);
+      } catch (error) {
+        failures += 1;
+        notes.push(`trial ${trial + 1}: ${error instanceof Error ? error.message : String(error)}`);
+      }
+      onTrial(trial + 1);
+    }
+    return { samplesMs, failures, notes, overlaps: this.overlaps - overlapsBefore };
+  }
+}

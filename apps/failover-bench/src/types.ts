@@ -1,0 +1,172 @@
+/** Shapes shared by the orchestrator, the candidate processes and the report writers. */
+
+export const backendNames = ["kubernetes", "etcd", "consul", "redis", "memory"] as const;
+export type BackendName = (typeof backendNames)[number];
+
+export function isBackendName(name: string): name is BackendName {
+  return (backendNames as readonly string[]).includes(name);
+}
+
+/** How a candidate process reaches its store. JSON: passed to candidates through the environment. */
+export type StoreConfig =
+  | { readonly backend: "memory" }
+  | { readonly backend: "redis"; readonly url: string }
+  | { readonly backend: "etcd"; readonly hosts: readonly string[] }
+  | { readonly backend: "consul"; readonly address: string }
+  | { readonly backend: "kubernetes"; readonly kubeconfig: string; readonly namespace: string };
+
+export interface Timing {
+  readonly leaseDurationMs: number;
+  readonly renewDeadlineMs: number;
+  readonly retryPeriodMs: number;
+}
+
+export type Scenario = "crash" | "graceful";
+
+/** Who ran the candidates: Tenure, or client-go's leaderelection (Kubernetes only). */
+export type Implementation = "tenure" | "client-go";
+
+/** One row of results: failover times of one backend, implementation and scenario. */
+export interface FailoverResult {
+  readonly backend: BackendName;
+  readonly implementation: Implementation;
+  readonly scenario: Scenario;
+  /** Trials attempted. */
+  readonly trials: number;
+  /** Trials that produced no new leader within the time limit (not in the samples). */
+  readonly failures: number;
+  /** Graceful trials in which the next leader started before the old one reported stopping. */
+  readonly overlaps: number;
+  readonly leaseMs: number;
+  readonly renewDeadlineMs: number;
+  readonly retryPeriodMs: number;
+  /** Whether followers were told about changes by the store (watch) rather than polling. */
+  readonly watch: boolean;
+  /** Candidates were separate OS processes (false: memory, one process). */
+  readonly processes: boolean;
+  readonly p50Ms: number;
+  readonly p99Ms: number;
+  readonly maxMs: number;
+  readonly minMs: number;
+  readonly meanMs: number;
+  /** Every sample, kill → next started-leading, in trial order (ms). */
+  readonly samplesMs: readonly number[];
+}
+
+/** Store operations, from the server's own statistics. */
+export interface LoadResult {
+  readonly backend: BackendName;
+  readonly implementation: Implementation;
+  readonly source: string;
+  readonly leaseMs: number;
+  readonly retryPeriodMs: number;
+  /** Renewals the lone leader made in its window. */
+  readonly renewals: number;
+  /** Operations per renewal, by operation, with only the leader running. */
+  readonly leaderOpsPerRenewal: Readonly<Record<string, number>>;
+  /** Writes and reads per renewal, with only the leader running. */
+  readonly leaderWritesPerRenewal: number;
+  readonly leaderReadsPerRenewal: number;
+  /** Operations per second per follower, by operation (two followers added to the leader). */
+  readonly followerOpsPerSecond: Readonly<Record<string, number>>;
+  readonly followerReadsPerSecond: number;
+  readonly followerWritesPerSecond: number;
+  readonly notes: readonly string[];
+}
+
+/** Many elections in one process. */
+export interface ScaleResult {
+  readonly backend: BackendName;
+  readonly elections: number;
+  readonly durationMs: number;
+  readonly leaseMs: number;
+  readonly renewDeadlineMs: number;
+  readonly retryPeriodMs: number;
+  /** Elections whose candidate led when the measured window started. */
+  readonly leading: number;
+  /** From start until every election had a leader. */
+  readonly rampMs: number;
+  readonly renewals: number;
+  readonly storeErrors: number;
+  /** stopped-leading with a reason other than "stopped". */
+  readonly spuriousLosses: number;
+  /** CPU time (user + system) per second of wall time, as a share of one core. */
+  readonly cpuCoreShare: number;
+  readonly rssMaxMb: number;
+  readonly heapUsedMb: number;
+  readonly eventLoopDelayP99Ms: number;
+  readonly eventLoopDelayMaxMs: number;
+}
+
+export interface SkippedBackend {
+  readonly backend: BackendName;
+  readonly what: string;
+  readonly reason: string;
+}
+
+export interface TargetResult {
+  readonly target: string;
+  readonly backend: BackendName;
+  readonly pass: boolean;
+  readonly measured: string;
+  readonly limit: string;
+  readonly margin: string;
+  readonly why: string;
+}
+
+export interface MachineInfo {
+  readonly date: string;
+  readonly nproc: number;
+  readonly cpuModel: string;
+  readonly memoryGb: number;
+  readonly node: string;
+  readonly platform: string;
+  readonly servers: Readonly<Record<string, string>>;
+}
+
+export interface BenchResults {
+  readonly schema: 1;
+  readonly machine: MachineInfo;
+  readonly options: Readonly<Record<string, unknown>>;
+  readonly durationMs: number;
+  readonly failover: readonly FailoverResult[];
+  readonly load: readonly LoadResult[];
+  readonly scale: readonly ScaleResult[];
+  readonly skipped: readonly SkippedBackend[];
+  readonly targets: readonly TargetResult[];
+  readonly notes: readonly string[];
+}
+
+/** What a candidate (Tenure or client-go) reports on stdout, one JSON object per line. */
+export interface CandidateLine {
+  readonly event: string;
+  readonly monotonicNs: string;
+  readonly identity?: string;
+  readonly reason?: string;
+  readonly leader?: string | null;
+  readonly message?: string;
+}
+
+export const CANDIDATE_ENV = "FAILOVER_BENCH_CANDIDATE";
+
+/** A candidate process's configuration (JSON in FAILOVER_BENCH_CANDIDATE). */
+export interface CandidateConfig {
+  readonly store: StoreConfig;
+  readonly election: string;
+  readonly identity: string;
+  readonly timing: Timing;
+  /** Exit after this long whatever happens. */
+  readonly maxLifetimeMs: number;
+}
+
+export const SCALE_ENV = "FAILOVER_BENCH_SCALE";
+
+/** The scale worker's configuration (JSON in FAILOVER_BENCH_SCALE). */
+export interface ScaleConfig {
+  readonly store: StoreConfig;
+  readonly prefix: string;
+  readonly elections: number;
+  readonly durationMs: number;
+  readonly rampLimitMs: number;
+  readonly timing: Timing;
+}
