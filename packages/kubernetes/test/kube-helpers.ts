@@ -9,7 +9,7 @@ import {
   type V1Lease,
 } from "@kubernetes/client-node";
 import { type RawLock, TcpFaultProxy } from "@tenure/conformance";
-import type { Elector, ElectorEvent, LockStore } from "@tenure/core";
+import type { LockStore } from "@tenure/core";
 import type { KubernetesServer } from "@tenure/testing";
 import type {} from "@tenure/testing/global-setup";
 import { inject } from "vitest";
