@@ -29,10 +29,14 @@ export function describeStoreContract(target: ConformanceTarget): void {
     it("creates a lock that reads back exactly, through the adapter and the backend's own client", async () => {
       const store = await pool.open();
       const name = uniqueName(target, "create");
-      const record = sampleRecord();
-      const created = await store.create(name, record);
+      const requested = sampleRecord();
+      const created = await store.create(name, requested);
       expect(created.record).not.toBeNull();
-      expect(sameRecord(created.record ?? record, record)).toBe(true);
+      // The store may raise the token to its counter (see LockStore.create), never lower it.
+      const token = created.record?.leaderTransitions ?? -1;
+      expect(token).toBeGreaterThanOrEqual(requested.leaderTransitions);
+      const record = { ...requested, leaderTransitions: token };
+      expect(sameRecord(created.record ?? requested, record)).toBe(true);
       const read = await store.get(name);
       expect(read?.version).toBe(created.version);
       expect(read?.record && sameRecord(read.record, record)).toBe(true);
@@ -49,11 +53,55 @@ export function describeStoreContract(target: ConformanceTarget): void {
         }),
       ]) {
         const name = uniqueName(target, "roundtrip");
-        await store.create(name, record);
+        // An update stores the record exactly as given (a create may raise the token).
+        const created = await store.create(name, sampleRecord({ holderIdentity: "creator" }));
+        await store.update(name, record, created.version);
         const read = await store.get(name);
         expect(read?.record && sameRecord(read.record, record)).toBe(true);
         expect(sameRecord(rawRecord(await target.readRaw(name)), record)).toBe(true);
       }
+    });
+
+    it("never lowers the token of a create", async () => {
+      const store = await pool.open();
+      const name = uniqueName(target, "create-token");
+      const created = await store.create(name, sampleRecord({ leaderTransitions: 2 ** 31 - 1 }));
+      expect(created.record?.leaderTransitions).toBeGreaterThanOrEqual(2 ** 31 - 1);
+      expect(rawRecord(await target.readRaw(name)).leaderTransitions).toBe(created.record?.leaderTransitions);
+    });
+
+    it("reads a deleted lock as absent, and a lock created again carries a token above every earlier one", async () => {
+      const store = await pool.open();
+      const name = uniqueName(target, "recreate");
+      let snapshot = await store.create(name, sampleRecord({ leaderTransitions: 0 }));
+      let highest = snapshot.record?.leaderTransitions ?? 0;
+      for (let term = 0; term < 3; term++) {
+        // New terms, each one above the last, as the engine writes them.
+        highest += 1;
+        snapshot = await store.update(
+          name,
+          sampleRecord({ holderIdentity: `holder-${term}`, leaderTransitions: highest }),
+          snapshot.version,
+        );
+      }
+      await target.deleteRaw(name);
+      const fresh = await pool.open();
+      const absent = await fresh.get(name);
+      expect(absent === null || absent.deleted === true, JSON.stringify(absent)).toBe(true);
+      // A creator that never saw the lock starts from 0, as a fresh process would. A store that
+      // reports a tombstone refuses a plain create and brings the lock back on the tombstone's version.
+      const initial = sampleRecord({ leaderTransitions: 0 });
+      const recreated =
+        absent === null
+          ? await fresh.create(name, initial)
+          : await (async () => {
+              expect(await outcomeCode(fresh.create(name, initial))).toBe("CONFLICT");
+              return fresh.update(name, initial, absent.version);
+            })();
+      expect(recreated.record?.leaderTransitions).toBeGreaterThan(highest);
+      expect(rawRecord(await target.readRaw(name)).leaderTransitions).toBe(
+        recreated.record?.leaderTransitions,
+      );
     });
 
     it("refuses to create a lock that exists with CONFLICT, leaving it unchanged", async () => {
@@ -228,6 +276,7 @@ export function describeStoreContract(target: ConformanceTarget): void {
         expect(first.done).toBe(false);
         expect(first.value).toBeNull();
         let snapshot = await writer.create(name, sampleRecord({ leaderTransitions: 0 }));
+        const firstToken = snapshot.record?.leaderTransitions;
         const written = [snapshot.version];
         for (let i = 1; i <= 5; i++) {
           snapshot = await writer.update(name, sampleRecord({ leaderTransitions: i }), snapshot.version);
@@ -249,7 +298,7 @@ export function describeStoreContract(target: ConformanceTarget): void {
         const versions = seen.map((item) => item?.version ?? "deleted");
         if (every) {
           expect(versions).toEqual(written);
-          expect(seen.map((item) => item?.record?.leaderTransitions)).toEqual([0, 1, 2, 3, 4, 5]);
+          expect(seen.map((item) => item?.record?.leaderTransitions)).toEqual([firstToken, 1, 2, 3, 4, 5]);
         } else {
           // A subsequence of the writes, in commit order, ending with the last: never an old state after a newer one.
           const positions = versions.map((version) => written.indexOf(version));

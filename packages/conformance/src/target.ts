@@ -24,6 +24,8 @@ export interface ConformanceTarget {
   createStore(): LockStore | Promise<LockStore>;
   /** Reads a lock with the backend's own client, bypassing the adapter. `null` when it does not exist. */
   readRaw(election: string): Promise<RawLock | null>;
+  /** Deletes a lock with the backend's own client, as an operator would (`kubectl delete`, `etcdctl del`). */
+  deleteRaw(election: string): Promise<void>;
   /** Stores a value the adapter cannot decode, bypassing it. When absent, corrupt-record cases are not run. */
   writeCorrupt?(election: string): Promise<void>;
   /** Cuts one client off from the server and restores it. */

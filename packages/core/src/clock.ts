@@ -12,12 +12,25 @@ export interface Clock {
   setTimer(delayMs: number, callback: () => void): () => void;
 }
 
-/** The process's clocks: `performance.now()`, `Date` and `setTimeout`. */
+/**
+ * The longest delay `setTimeout` takes (2^31 − 1 ms, about 24.8 days). Node fires a longer one
+ * after 1 ms instead, so a long lease would wake its followers every millisecond.
+ */
+const MAX_TIMEOUT_MS = 2 ** 31 - 1;
+
+/** The process's clocks: `performance.now()`, `Date` and `setTimeout` (chained past its limit). */
 export const systemClock: Clock = {
   now: () => performance.now(),
   wallTime: () => new Date(),
   setTimer(delayMs, callback) {
-    const handle = setTimeout(callback, Math.max(0, delayMs));
+    let remainingMs = Math.max(0, delayMs);
+    let handle: ReturnType<typeof setTimeout>;
+    const arm = (): void => {
+      const chunkMs = Math.min(remainingMs, MAX_TIMEOUT_MS);
+      remainingMs -= chunkMs;
+      handle = setTimeout(remainingMs > 0 ? arm : callback, chunkMs);
+    };
+    arm();
     return () => clearTimeout(handle);
   },
 };

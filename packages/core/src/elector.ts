@@ -2,8 +2,15 @@ import type { Clock } from "./clock.js";
 import { systemClock } from "./clock.js";
 import type { ElectionTiming } from "./config.js";
 import { assertValidElectionName, assertValidIdentity, assertValidTiming, DEFAULT_TIMING } from "./config.js";
-import { ClosedError, InvalidArgumentError, TenureError, toTenureError, UnavailableError } from "./errors.js";
-import type { ElectorEvent } from "./events.js";
+import {
+  ClosedError,
+  InvalidArgumentError,
+  NotLeaderError,
+  type TenureError,
+  toTenureError,
+  UnavailableError,
+} from "./errors.js";
+import type { ElectorEvent, IterateOptions } from "./events.js";
 import { EventHub } from "./events.js";
 import type { Logger } from "./logger.js";
 import { silentLogger } from "./logger.js";
@@ -15,15 +22,49 @@ import type {
   OperationResult,
   StepDownReason,
 } from "./machine.js";
-import { initialState, isLeading, step } from "./machine.js";
+import { currentLeader, initialState, isLeading, step } from "./machine.js";
 import type { LockStore } from "./store.js";
 
-/** Handed to `onStartedLeading`: what a leader needs to act safely. */
+/**
+ * Handed to `onStartedLeading`: one leadership term, and what a leader needs to act safely in it.
+ *
+ * `signal` tells work to stop; the checks tell whether work may start. The signal is aborted by a
+ * timer at the deadline and by any check that finds the deadline passed. A timer cannot run while the
+ * event loop is blocked, so after a stall (a long GC pause, CPU throttling, a slow synchronous call)
+ * code resumed by I/O can find `signal.aborted === false` although the term is over. Before each
+ * side effect, call `isValid()` (or `assertValid()`): it reads the monotonic clock, and if the
+ * deadline has passed it ends the term on the spot, aborting the signal before it returns. Even then
+ * a process can stall between the check and the effect; the fencing token is what protects
+ * downstream systems from that, so pass it with every write.
+ */
 export interface Leadership {
-  /** Aborted the moment this term ends (before any follower can take over); stop work when it fires. */
+  /** Aborted when this term ends (before any follower can take over); stop work when it fires. */
   readonly signal: AbortSignal;
   /** Strictly increasing per election: pass it to downstream systems so they can refuse stale leaders. */
   readonly fencingToken: number;
+  /** True while this term may act, read from the monotonic clock now; false for good once it ended. */
+  isValid(): boolean;
+  /** Throws a NOT_LEADER TenureError unless this term may act now. */
+  assertValid(): void;
+  /** Milliseconds this term may still act for, from now (0 once it ended). Renewals extend it. */
+  remainingMs(): number;
+  /**
+   * The monotonic time (the elector's clock: `performance.now()` by default) until which this term
+   * may act as of now; each renewal moves it later. After the term ended, the time it ended.
+   */
+  validUntilMs(): number;
+}
+
+/** Who leads, as far as this candidate can tell at the moment it is asked. */
+export interface CurrentLeader {
+  /** The leader's identity, or `null` when no leader is known to be valid now. */
+  readonly identity: string | null;
+  /** Whether the leader is this candidate (and its term is valid now). */
+  readonly self: boolean;
+  /** Monotonic time (the elector's clock) until which this answer holds; `null` with no leader. */
+  readonly validUntilMs: number | null;
+  /** Milliseconds this answer holds from now (0 with no leader). */
+  readonly remainingMs: number;
 }
 
 export interface ElectorOptions extends Partial<ElectionTiming> {
@@ -56,12 +97,18 @@ export interface ElectorOptions extends Partial<ElectionTiming> {
 export interface ElectorStatus {
   /** `leader` only while it may act; `releasing` while stop() writes the release. */
   readonly role: "follower" | "leader" | "releasing" | "stopped";
-  /** The holder last seen in the store, or `null`. */
+  /** The leader as far as this candidate can tell now (see `currentLeader()`), or `null`. */
   readonly leader: string | null;
   /** The current term's token while leading. */
   readonly fencingToken: number | null;
   /** Whether the store has answered at least once, so `leader` reflects it. */
   readonly hasObserved: boolean;
+  /**
+   * The error of the last store call when it failed, `null` once a call succeeds again. Readiness
+   * checks use its `code`: PERMISSION_DENIED or INVALID_ARGUMENT mean a configuration that will not
+   * work by waiting; UNAVAILABLE may pass.
+   */
+  readonly lastStoreError: TenureError | null;
 }
 
 export interface StopOptions {
@@ -85,8 +132,15 @@ export class Elector {
   readonly #options: ElectorOptions;
   readonly #config: MachineConfig;
   readonly #operationTimeoutMs: number;
-  readonly #hub = new EventHub<ElectorEvent>();
+  readonly #hub = new EventHub<ElectorEvent>((error) => this.#observerFailed("listener", error));
   readonly #queue: MachineEvent[] = [];
+  /** Set while an observer error is being reported, so a listener that throws on it cannot loop. */
+  #reportingObserverError = false;
+  #loggerFailureWarned = false;
+  #lastStoreError: TenureError | null = null;
+  /** The term handed out by the last `started-leading`, until it ends. */
+  #term: { readonly id: number; ended: boolean; endedAtMs: number } | undefined;
+  #termCount = 0;
   /** The running watch, if any: followers watch, leaders do not (see #syncWatch). */
   #watch: AbortController | undefined;
   #state: MachineState = initialState;
@@ -130,7 +184,7 @@ export class Elector {
     this.#store = store;
     this.#options = options;
     this.#clock = options.clock ?? systemClock;
-    this.#logger = options.logger ?? silentLogger;
+    this.#logger = this.#isolatedLogger(options.logger ?? silentLogger);
     this.#operationTimeoutMs = operationTimeoutMs;
     this.#config = {
       ...timing,
@@ -181,8 +235,7 @@ export class Elector {
    * happens now, so the leadership signal is aborted before this returns false.
    */
   isLeader(): boolean {
-    const now = this.#clock.now();
-    if (this.#state.role === "leader" && !isLeading(this.#state, now)) this.#dispatch({ type: "timer" });
+    this.#catchUp();
     return isLeading(this.#state, this.#clock.now());
   }
 
@@ -196,29 +249,66 @@ export class Elector {
     const leading = this.isLeader();
     return {
       role: leading ? "leader" : this.#state.role === "leader" ? "follower" : this.#state.role,
-      leader: this.#state.reportedLeader,
+      leader: this.currentLeader().identity,
       fencingToken: leading ? (this.#state.term?.fencingToken ?? null) : null,
       hasObserved: this.#state.observed !== undefined,
+      lastStoreError: this.#lastStoreError,
     };
   }
 
-  /** The holder last seen in the store (this candidate included), or `null` when none or unknown. */
-  leader(): string | null {
-    return this.#state.reportedLeader;
+  /**
+   * Who leads as far as this candidate can tell now, computed from the monotonic clock when asked:
+   * this candidate only while its term is valid; another holder only until the lease this candidate
+   * observed for it runs out (it may have been replaced unseen after that); otherwise nobody. The
+   * answer says how long it holds, so a program that acts on it can bound its work.
+   */
+  currentLeader(): CurrentLeader {
+    this.#catchUp();
+    const nowMs = this.#clock.now();
+    const view = currentLeader(this.#config, this.#state, nowMs);
+    return {
+      identity: view.identity,
+      self: view.identity !== null && view.identity === this.identity,
+      validUntilMs: view.validUntilMs,
+      remainingMs: view.validUntilMs === null ? 0 : Math.max(0, view.validUntilMs - nowMs),
+    };
   }
 
-  /** Calls `listener` synchronously on every event. Returns a function that unsubscribes. */
+  /** The leader as far as this candidate can tell now (`currentLeader().identity`), or `null`. */
+  leader(): string | null {
+    return this.currentLeader().identity;
+  }
+
+  /**
+   * Calls `listener` synchronously on every event. Returns a function that unsubscribes. A listener
+   * that throws is reported (an `observer-error` event and the logger) and never stops the election.
+   */
   subscribe(listener: (event: ElectorEvent) => void): () => void {
     return this.#hub.subscribe(listener);
   }
 
-  /** Events from now on as an async iterator; it ends after the `stopped` event. */
-  events(): AsyncIterableIterator<ElectorEvent> {
-    return this.#hub.iterate();
+  /**
+   * Events from now on as an async iterator; it ends after the `stopped` event. It buffers at most
+   * `maxBuffered` events (default 1000) for a consumer that falls behind, then rejects with OVERFLOW.
+   */
+  events(options: IterateOptions = {}): AsyncIterableIterator<ElectorEvent> {
+    return this.#hub.iterate(options);
   }
 
   #context(): { backend: string; election: string } {
     return { backend: this.#store.backend, election: this.name };
+  }
+
+  /**
+   * Applies a deadline or an expiry that passed while no timer could run (a stalled event loop), so
+   * that what is answered next is true now: a leader past its deadline steps down, aborting its
+   * signal, before the answer is read.
+   */
+  #catchUp(): void {
+    const nowMs = this.#clock.now();
+    const view = currentLeader(this.#config, this.#state, nowMs);
+    const leaderStale = this.#state.role === "leader" && !isLeading(this.#state, nowMs);
+    if (leaderStale || view.identity !== this.#state.reportedLeader) this.#dispatch({ type: "timer" });
   }
 
   /** Feeds one event to the machine; events raised while dispatching (by callbacks) are queued, never nested. */
@@ -231,8 +321,21 @@ export class Elector {
         const now = { monotonicMs: this.#clock.now(), wallTime: this.#clock.wallTime() };
         const result = step(this.#config, this.#state, next, now);
         this.#state = result.state;
-        for (const effect of result.effects) this.#perform(effect, now.monotonicMs);
-        this.#scheduleWake(result.wakeAtMs, now.monotonicMs);
+        for (const effect of result.effects) {
+          try {
+            this.#perform(effect, now.monotonicMs);
+          } catch (error) {
+            // Every observer is already isolated; this is a bug of ours. Keep the election going.
+            this.#logger.error(`internal error performing ${effect.type}`, { ...this.#context(), error });
+          }
+        }
+        // Callbacks ran synchronously above and may have taken a while: time the next wake from
+        // the clock as it reads now, or a slow callback would push the deadline's abort later.
+        const afterMs = this.#clock.now();
+        if (result.wakeAtMs !== null && afterMs >= result.wakeAtMs && this.#queue.length === 0) {
+          this.#queue.push({ type: "timer" });
+        }
+        this.#scheduleWake(result.wakeAtMs, afterMs);
       }
     } finally {
       this.#dispatching = false;
@@ -261,7 +364,7 @@ export class Elector {
   #scheduleWake(wakeAtMs: number | null, nowMs: number): void {
     this.#cancelWake?.();
     this.#cancelWake = undefined;
-    if (wakeAtMs === null) return;
+    if (wakeAtMs === null || this.#state.role === "stopped") return;
     this.#cancelWake = this.#clock.setTimer(wakeAtMs - nowMs, () => {
       this.#cancelWake = undefined;
       this.#dispatch({ type: "timer" });
@@ -282,6 +385,7 @@ export class Elector {
         this.#stopLeading(effect.reason, effect.fencingToken, atMs);
         return;
       case "renewed":
+        this.#lastStoreError = null;
         this.#logger.debug("renewed", { ...this.#context(), latencyMs: effect.latencyMs });
         this.#hub.emit({ ...effect, atMs });
         return;
@@ -295,6 +399,7 @@ export class Elector {
           this.#callback("onNewLeader", () => this.#options.onNewLeader?.(effect.leader ?? ""));
         return;
       case "store-error":
+        this.#lastStoreError = effect.error;
         this.#logger.warn(`store ${effect.purpose} failed: ${effect.error.message}`, {
           ...this.#context(),
           code: effect.error.code,
@@ -310,17 +415,53 @@ export class Elector {
   #startLeading(fencingToken: number, safeUntilMs: number, atMs: number): void {
     const abort = new AbortController();
     this.#leadershipAbort = abort;
+    const term = { id: ++this.#termCount, ended: false, endedAtMs: 0 };
+    this.#term = term;
+    const leadership = this.#leadership(term, abort.signal, fencingToken);
     this.#logger.info("started leading", { ...this.#context(), identity: this.identity, fencingToken });
     this.#hub.emit({ type: "started-leading", atMs, fencingToken, safeUntilMs });
-    this.#callback("onStartedLeading", () =>
-      this.#options.onStartedLeading?.({ signal: abort.signal, fencingToken }),
-    );
+    this.#callback("onStartedLeading", () => this.#options.onStartedLeading?.(leadership));
+  }
+
+  /** The computed view of one term that `onStartedLeading` receives. */
+  #leadership(
+    term: { readonly id: number; ended: boolean; endedAtMs: number },
+    signal: AbortSignal,
+    fencingToken: number,
+  ): Leadership {
+    const validUntilMs = (): number => {
+      this.#catchUp();
+      if (term.ended || this.#term !== term) return term.endedAtMs;
+      return this.#state.term?.safeUntilMs ?? term.endedAtMs;
+    };
+    const remainingMs = (): number => Math.max(0, validUntilMs() - this.#clock.now());
+    const isValid = (): boolean => remainingMs() > 0;
+    return {
+      signal,
+      fencingToken,
+      isValid,
+      remainingMs,
+      validUntilMs,
+      assertValid: () => {
+        if (!isValid()) {
+          throw new NotLeaderError(`the leadership term with fencing token ${fencingToken} has ended`, {
+            ...this.#context(),
+            operation: "lead",
+          });
+        }
+      },
+    };
   }
 
   #stopLeading(reason: StepDownReason, fencingToken: number, atMs: number): void {
+    if (this.#term !== undefined) {
+      this.#term.ended = true;
+      this.#term.endedAtMs = Math.min(atMs, this.#state.term?.safeUntilMs ?? atMs);
+      this.#term = undefined;
+    }
     // Abort first: work guarded by the signal must stop before anything else happens.
     this.#leadershipAbort?.abort(
-      new TenureError("CLOSED", `leadership ended (${reason})`, { ...this.#context(), operation: "lead" }),
+      new NotLeaderError(`leadership ended (${reason})`, { ...this.#context(), operation: "lead" }),
     );
     this.#leadershipAbort = undefined;
     const log = reason === "stopped" ? this.#logger.info : this.#logger.warn;
@@ -333,17 +474,57 @@ export class Elector {
     this.#callback("onStoppedLeading", () => this.#options.onStoppedLeading?.({ reason, fencingToken }));
   }
 
-  #callback(name: string, run: () => unknown): void {
+  #callback(name: "onStartedLeading" | "onStoppedLeading" | "onNewLeader", run: () => unknown): void {
     try {
       const result = run();
       if (result instanceof Promise) {
-        result.catch((error: unknown) =>
-          this.#logger.error(`${name} callback rejected`, { ...this.#context(), error }),
-        );
+        result.catch((error: unknown) => this.#observerFailed(name, error));
       }
     } catch (error) {
-      this.#logger.error(`${name} callback threw`, { ...this.#context(), error });
+      this.#observerFailed(name, error);
     }
+  }
+
+  /**
+   * A user's observer (listener, logger, callback) threw: report it through the logger and an
+   * `observer-error` event, and carry on. A listener that throws on that event is not told again.
+   */
+  #observerFailed(source: Extract<ElectorEvent, { type: "observer-error" }>["source"], error: unknown): void {
+    if (this.#reportingObserverError) return;
+    this.#reportingObserverError = true;
+    try {
+      if (source !== "logger") {
+        this.#logger.error(`${source} threw; the election goes on`, { ...this.#context(), error });
+      }
+      this.#hub.emit({ type: "observer-error", atMs: this.#clock.now(), source, error });
+    } finally {
+      this.#reportingObserverError = false;
+    }
+  }
+
+  /**
+   * The user's logger, with each call isolated: a logger that throws cannot stop the election. Its
+   * failure is reported once as a process warning (the logger itself cannot carry it) and as an
+   * `observer-error` event each time.
+   */
+  #isolatedLogger(logger: Logger): Logger {
+    const guard =
+      (level: keyof Logger) =>
+      (message: string, fields?: Parameters<Logger["info"]>[1]): void => {
+        try {
+          logger[level](message, fields);
+        } catch (error) {
+          if (!this.#loggerFailureWarned) {
+            this.#loggerFailureWarned = true;
+            process.emitWarning(
+              `Tenure: the logger of election "${this.name}" threw (${error instanceof Error ? error.message : String(error)}); its lines are lost, the election goes on`,
+              { code: "TENURE_LOGGER_FAILED" },
+            );
+          }
+          this.#observerFailed("logger", error);
+        }
+      };
+    return { debug: guard("debug"), info: guard("info"), warn: guard("warn"), error: guard("error") };
   }
 
   /** Performs one store call with a timeout; its outcome comes back as a `completed` event. */
@@ -379,7 +560,10 @@ export class Elector {
       call = Promise.reject(error);
     }
     call.then(
-      (snapshot) => finish({ kind: "ok", snapshot: snapshot as Awaited<ReturnType<LockStore["get"]>> }),
+      (snapshot) => {
+        this.#lastStoreError = null;
+        finish({ kind: "ok", snapshot: snapshot as Awaited<ReturnType<LockStore["get"]>> });
+      },
       (error: unknown) => {
         const tenureError = toTenureError(error, { ...this.#context(), operation: effect.type });
         finish(
@@ -412,18 +596,19 @@ export class Elector {
     }
   }
 
+  /** Waits `delayMs`, or less if `signal` aborts; leaves nothing attached to the signal either way. */
   #sleep(delayMs: number, signal: AbortSignal): Promise<void> {
     return new Promise((resolve) => {
       if (signal.aborted) return resolve();
-      const cancel = this.#clock.setTimer(delayMs, resolve);
-      signal.addEventListener(
-        "abort",
-        () => {
-          cancel();
-          resolve();
-        },
-        { once: true },
-      );
+      const onAbort = (): void => {
+        cancel();
+        resolve();
+      };
+      const cancel = this.#clock.setTimer(delayMs, () => {
+        signal.removeEventListener("abort", onAbort);
+        resolve();
+      });
+      signal.addEventListener("abort", onAbort, { once: true });
     });
   }
 

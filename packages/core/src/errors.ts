@@ -16,6 +16,10 @@ export type ErrorCode =
   | "CORRUPT_RECORD"
   /** The store or elector was used after `close()` / `stop()`. */
   | "CLOSED"
+  /** This candidate does not lead (any more): its term ended, or never began. */
+  | "NOT_LEADER"
+  /** A consumer fell too far behind (an `events()` iterator nobody reads); it was ended. */
+  | "OVERFLOW"
   /** A bug or an answer from the store that makes no sense; please report it. */
   | "INTERNAL";
 
@@ -127,6 +131,17 @@ export class ClosedError extends TenureError {
   }
 }
 
+/** Work was attempted under a leadership that is no longer (or never was) valid. */
+export class NotLeaderError extends TenureError {
+  override readonly name = "NotLeaderError";
+  constructor(problem: string, options: TenureErrorOptions = {}) {
+    super("NOT_LEADER", problem, {
+      remedy: "stop the leader's work; pass the fencing token downstream so late writes are refused",
+      ...options,
+    });
+  }
+}
+
 /**
  * Turns anything thrown by a store into a TenureError, keeping TenureErrors as they are.
  * Adapters map their client's errors first; this is the last line for surprises.
@@ -145,6 +160,7 @@ const TENURE_NAMES = new Set([
   "InvalidArgumentError",
   "CorruptRecordError",
   "ClosedError",
+  "NotLeaderError",
 ]);
 
 function isTenureName(name: string): boolean {

@@ -1,4 +1,4 @@
-import type { TenureError } from "./errors.js";
+import { InvalidArgumentError, TenureError } from "./errors.js";
 import type { Purpose, StepDownReason } from "./machine.js";
 
 /** Everything an Elector reports. `atMs` is the elector's monotonic clock when it happened. */
@@ -27,8 +27,21 @@ export type ElectorEvent =
   | {
       readonly type: "leader-changed";
       readonly atMs: number;
-      /** The holder now seen in the store; `null` when nobody holds it or the record is unreadable. */
+      /**
+       * Who leads as far as this candidate can tell now (see `Elector.currentLeader()`): this
+       * candidate while its term is valid, another holder while the lease observed for it lasts,
+       * else `null`. A renewal extends `validUntilMs` without a new event.
+       */
       readonly leader: string | null;
+      /** Monotonic time (the elector's clock) until which this answer holds; `null` with no leader. */
+      readonly validUntilMs: number | null;
+    }
+  | {
+      readonly type: "observer-error";
+      readonly atMs: number;
+      /** What threw: a `subscribe` listener, the logger, or a callback (`onStartedLeading`, …). */
+      readonly source: "listener" | "logger" | "onStartedLeading" | "onStoppedLeading" | "onNewLeader";
+      readonly error: unknown;
     }
   | {
       readonly type: "store-error";
@@ -38,12 +51,34 @@ export type ElectorEvent =
     }
   | { readonly type: "stopped"; readonly atMs: number };
 
-/** Fan-out of events to synchronous listeners and async iterators, each iterator with its own queue. */
+/** Default bound of what one `events()` iterator buffers before it is ended with OVERFLOW. */
+export const DEFAULT_MAX_BUFFERED_EVENTS = 1000;
+
+/** Options of {@link EventHub.iterate}. */
+export interface IterateOptions {
+  /**
+   * Most events buffered for a consumer that does not keep up. When one more arrives the iterator
+   * delivers what it holds, then rejects with an OVERFLOW error: memory stays bounded, and the
+   * consumer learns that it missed events instead of silently skipping them. Default 1000.
+   */
+  readonly maxBuffered?: number;
+}
+
+/**
+ * Fan-out of events to synchronous listeners and async iterators, each iterator with its own bounded
+ * queue. A listener that throws is isolated: the others still get the event, and the error goes to
+ * `onListenerError` (the elector reports it), never back into the code that emitted.
+ */
 export class EventHub<Event> {
   readonly #listeners = new Set<(event: Event) => void>();
   /** Wakes open iterators when the hub closes; kept apart so listeners only ever see events. */
   readonly #onClose = new Set<() => void>();
+  readonly #onListenerError: (error: unknown) => void;
   #closed = false;
+
+  constructor(onListenerError: (error: unknown) => void = () => {}) {
+    this.#onListenerError = onListenerError;
+  }
 
   /** Calls `listener` synchronously for every event from now on. Returns a function that unsubscribes. */
   subscribe(listener: (event: Event) => void): () => void {
@@ -51,8 +86,15 @@ export class EventHub<Event> {
     return () => this.#listeners.delete(listener);
   }
 
+  /** Delivers `event` to every listener; one that throws does not keep it from the others. */
   emit(event: Event): void {
-    for (const listener of [...this.#listeners]) listener(event);
+    for (const listener of [...this.#listeners]) {
+      try {
+        listener(event);
+      } catch (error) {
+        this.#onListenerError(error);
+      }
+    }
   }
 
   /** No more events: open iterators finish after draining what they buffered. */
@@ -64,12 +106,23 @@ export class EventHub<Event> {
   }
 
   /** An async iterator over events emitted from now on; it ends when the hub closes. */
-  iterate(): AsyncIterableIterator<Event> {
+  iterate(options: IterateOptions = {}): AsyncIterableIterator<Event> {
+    const maxBuffered = options.maxBuffered ?? DEFAULT_MAX_BUFFERED_EVENTS;
+    if (!Number.isSafeInteger(maxBuffered) || maxBuffered < 1) {
+      throw new InvalidArgumentError("maxBuffered", `must be a positive integer, got ${String(maxBuffered)}`);
+    }
     const buffer: Event[] = [];
     let wake: (() => void) | undefined;
     let done = this.#closed;
+    let overflowed = false;
     const unsubscribe = this.subscribe((event) => {
-      buffer.push(event);
+      if (overflowed) return;
+      if (buffer.length >= maxBuffered) {
+        overflowed = true;
+        unsubscribe();
+      } else {
+        buffer.push(event);
+      }
       wake?.();
     });
     const onClose = (): void => {
@@ -79,6 +132,7 @@ export class EventHub<Event> {
     this.#onClose.add(onClose);
     const finish = (): IteratorReturnResult<undefined> => {
       done = true;
+      overflowed = false;
       buffer.length = 0;
       unsubscribe();
       this.#onClose.delete(onClose);
@@ -86,14 +140,26 @@ export class EventHub<Event> {
     };
     const iterator: AsyncIterableIterator<Event> = {
       async next(): Promise<IteratorResult<Event>> {
-        while (buffer.length === 0 && !done) {
+        while (buffer.length === 0 && !done && !overflowed) {
           await new Promise<void>((resolve) => {
             wake = resolve;
           });
           wake = undefined;
         }
         const event = buffer.shift();
-        return event === undefined ? finish() : { done: false, value: event };
+        if (event !== undefined) return { done: false, value: event };
+        if (overflowed) {
+          finish();
+          throw new TenureError(
+            "OVERFLOW",
+            `an events() iterator fell more than ${maxBuffered} events behind and was ended`,
+            {
+              operation: "events",
+              remedy: "consume the iterator promptly, raise maxBuffered, or use subscribe()",
+            },
+          );
+        }
+        return finish();
       },
       async return(): Promise<IteratorResult<Event>> {
         return finish();

@@ -9,7 +9,7 @@ export {
   DEFAULT_TIMING,
   JITTER_FACTOR,
 } from "./config.js";
-export type { ElectorOptions, ElectorStatus, Leadership, StopOptions } from "./elector.js";
+export type { CurrentLeader, ElectorOptions, ElectorStatus, Leadership, StopOptions } from "./elector.js";
 export { Elector } from "./elector.js";
 export type { ErrorCode, ErrorContext, TenureErrorOptions } from "./errors.js";
 export {
@@ -17,17 +17,20 @@ export {
   ConflictError,
   CorruptRecordError,
   InvalidArgumentError,
+  NotLeaderError,
   PermissionDeniedError,
   TenureError,
   toTenureError,
   UnavailableError,
 } from "./errors.js";
-export type { ElectorEvent } from "./events.js";
+export type { ElectorEvent, IterateOptions } from "./events.js";
+export { DEFAULT_MAX_BUFFERED_EVENTS } from "./events.js";
 export type { ConsoleLoggerOptions, LogFields, Logger, LogLevel } from "./logger.js";
 export { createConsoleLogger, silentLogger } from "./logger.js";
 export type {
   Effect,
   Instant,
+  LeaderView,
   MachineConfig,
   MachineEvent,
   MachineState,
@@ -39,7 +42,7 @@ export type {
   StepResult,
   Term,
 } from "./machine.js";
-export { initialState, isLeading, observedExpiryMs, step } from "./machine.js";
+export { currentLeader, initialState, isLeading, observedExpiryMs, step } from "./machine.js";
 export type { DecodeResult, LeaderRecord, Snapshot } from "./record.js";
 export {
   assertValidRecord,
@@ -48,5 +51,6 @@ export {
   formatRfc3339,
   MAX_IDENTITY_LENGTH,
   recordFromObject,
+  snapshotOf,
 } from "./record.js";
 export type { LockStore, OperationOptions, StoreCapabilities } from "./store.js";

@@ -35,9 +35,19 @@ export interface Instant {
 /** What the machine last saw in the store. */
 export interface Observation {
   readonly version: string;
-  /** `null` when the stored value could not be decoded. */
+  /** `null` when the stored value could not be decoded, or the lock was deleted (`deleted`). */
   readonly record: LeaderRecord | null;
-  /** When this version was first seen, on the observer's monotonic clock. */
+  /**
+   * The lock was seen to disappear (or the store reported a tombstone). A deletion is not a release:
+   * the last holder may still act, so the lock is brought back only `leaseMs` after the sighting.
+   */
+  readonly deleted: boolean;
+  /**
+   * The store's version of the tombstone, when it reported one: the lock is then brought back by a
+   * compare-and-swap on it (a store with tombstones refuses a plain create). `null`: by a create.
+   */
+  readonly tombstoneVersion: string | null;
+  /** When this version (or this deletion) was first seen, on the observer's monotonic clock. */
   readonly observedAtMs: number;
   /** How long after `observedAtMs` the observed lease stays valid. */
   readonly leaseMs: number;
@@ -64,6 +74,8 @@ interface PendingOperation {
   readonly id: number;
   readonly purpose: Purpose;
   readonly sentAtMs: number;
+  /** The version a write expects (`null`: a create expects no lock); `undefined` for a read. */
+  readonly expectedVersion?: string | null | undefined;
 }
 
 export interface MachineState {
@@ -88,6 +100,13 @@ export interface MachineState {
   readonly highestToken: number;
   /** Release writes tried while stopping; bounded so stop always ends. */
   readonly releaseAttempts: number;
+  /**
+   * The version a compare-and-swap last lost on (`null`: a create lost), until a read shows another.
+   * A read that still shows it means reads lag writes, and the next write waits a growing backoff.
+   */
+  readonly conflictedVersion: string | null | undefined;
+  /** Reads in a row that showed the version a write had just lost on. */
+  readonly staleReads: number;
 }
 
 export type StepDownReason =
@@ -122,7 +141,7 @@ export type Effect =
       readonly latencyMs: number;
     }
   | { readonly type: "stopped-leading"; readonly reason: StepDownReason; readonly fencingToken: number }
-  | { readonly type: "leader-changed"; readonly leader: string | null }
+  | { readonly type: "leader-changed"; readonly leader: string | null; readonly validUntilMs: number | null }
   | { readonly type: "store-error"; readonly error: TenureError; readonly purpose: Purpose }
   | { readonly type: "stopped" };
 
@@ -164,6 +183,8 @@ export const initialState: MachineState = {
   reportedLeader: null,
   highestToken: -1,
   releaseAttempts: 0,
+  conflictedVersion: undefined,
+  staleReads: 0,
 };
 
 /** Most release writes tried while stopping (the first, plus one after a conflict). */
@@ -181,6 +202,9 @@ export function step(
   let next = enforceRenewDeadline(state, now.monotonicMs, effects);
   next = apply(config, next, event, now, effects);
   next = decide(config, next, now, effects);
+  // Once stopped, the elector reports nothing more: "stopped" is its last word.
+  if (next.role !== "stopped")
+    next = reportLeader(next, currentLeader(config, next, now.monotonicMs), effects);
   return { state: next, effects, wakeAtMs: wakeAt(config, next, now.monotonicMs) };
 }
 
@@ -190,12 +214,42 @@ export function isLeading(state: MachineState, nowMs: number): boolean {
 }
 
 /** The monotonic time at which the observed lease lapses for this observer (`undefined`: it does not apply). */
-export function observedExpiryMs(config: MachineConfig, state: MachineState): number | undefined {
+export function observedExpiryMs(_config: MachineConfig, state: MachineState): number | undefined {
   const observed = state.observed;
   if (observed === undefined || observed === null) return undefined;
   if (observed.record !== null && observed.record.holderIdentity === "") return observed.observedAtMs;
-  return observed.observedAtMs + (observed.record === null ? config.leaseDurationMs : observed.leaseMs);
+  return observed.observedAtMs + observed.leaseMs;
 }
+
+/** Who leads as far as this candidate can tell at `nowMs`, and until when that answer holds. */
+export interface LeaderView {
+  /** `null` when nobody is known to lead now. */
+  readonly identity: string | null;
+  /** Monotonic time until which the answer holds (`null` with no leader). */
+  readonly validUntilMs: number | null;
+}
+
+/**
+ * The leader as far as `state` can tell at `nowMs`, computed, never remembered: this candidate only
+ * while its term is valid; another holder only until the lease this candidate observed for it ends
+ * (after that, the holder may have been replaced without this candidate hearing of it); otherwise
+ * nobody. A record naming this candidate when it does not lead (it stepped down, or a previous
+ * process with the same identity wrote it) names nobody.
+ */
+export function currentLeader(config: MachineConfig, state: MachineState, nowMs: number): LeaderView {
+  if (isLeading(state, nowMs) && state.term !== null) {
+    return { identity: config.identity, validUntilMs: state.term.safeUntilMs };
+  }
+  const observed = state.observed;
+  const holder = observed?.record?.holderIdentity ?? "";
+  if (observed === undefined || observed === null || holder === "" || holder === config.identity) {
+    return NO_LEADER;
+  }
+  const validUntilMs = observed.observedAtMs + observed.leaseMs;
+  return nowMs < validUntilMs ? { identity: holder, validUntilMs } : NO_LEADER;
+}
+
+const NO_LEADER: LeaderView = { identity: null, validUntilMs: null };
 
 function enforceRenewDeadline(state: MachineState, nowMs: number, effects: Effect[]): MachineState {
   if (state.role !== "leader" || state.term === null || nowMs < state.term.safeUntilMs) return state;
@@ -238,6 +292,11 @@ function stop(state: MachineState, release: boolean, effects: Effect[]): Machine
     // Keep the term's record and version: the release is a compare-and-swap on them.
     return { ...stepped, role: "releasing", term, releaseAttempts: 0 };
   }
+  if (release && state.pending?.purpose === "acquire") {
+    // An acquisition is on its way and may win: wait for its answer, and release what it won
+    // rather than leave the lock held by a candidate that is gone for a whole lease.
+    return { ...stepped, role: "releasing", term: null, releaseAttempts: 0 };
+  }
   effects.push({ type: "stopped" });
   return { ...stepped, role: "stopped", pending: null };
 }
@@ -248,32 +307,60 @@ function observe(
   state: MachineState,
   snapshot: Snapshot | null,
   nowMs: number,
-  effects: Effect[],
 ): MachineState {
-  let observed: Observation | null;
-  if (snapshot === null) {
-    observed = null;
-  } else if (state.observed?.version === snapshot.version) {
-    observed = state.observed;
-  } else {
-    observed = {
-      version: snapshot.version,
-      record: snapshot.record,
-      observedAtMs: nowMs,
-      leaseMs:
-        snapshot.record === null ? config.leaseDurationMs : snapshot.record.leaseDurationSeconds * 1000,
-    };
-  }
   const token = snapshot?.record?.leaderTransitions ?? -1;
-  const holder = snapshot?.record?.holderIdentity || null;
-  const next = { ...state, observed, highestToken: Math.max(state.highestToken, token) };
-  return reportLeader(next, holder, effects);
+  return {
+    ...state,
+    observed: nextObservation(config, state.observed, snapshot, nowMs),
+    highestToken: Math.max(state.highestToken, token),
+  };
 }
 
-function reportLeader(state: MachineState, leader: string | null, effects: Effect[]): MachineState {
-  if (state.reportedLeader === leader) return state;
-  effects.push({ type: "leader-changed", leader });
-  return { ...state, reportedLeader: leader };
+/**
+ * What a snapshot means next to the previous observation. An absent lock is a deletion, not a
+ * release, when this candidate saw it held (or unreadable) before, or the store reports a tombstone:
+ * the last holder may still be acting until its own deadline, which ends within the lease it wrote.
+ * A deletion keeps its first sighting however often it is seen again, as a version does.
+ */
+function nextObservation(
+  config: MachineConfig,
+  previous: Observation | null | undefined,
+  snapshot: Snapshot | null,
+  nowMs: number,
+): Observation | null {
+  if (snapshot === null || snapshot.deleted === true) {
+    const tombstoneVersion = snapshot?.version ?? null;
+    // Seen before: keep the first sighting, and follow the store's word on how to bring it back.
+    if (previous?.deleted === true) return { ...previous, tombstoneVersion };
+    // Released, then deleted, without a tombstone: nobody holds it, as after any release.
+    if (snapshot === null && previous?.record?.holderIdentity === "") return null;
+    const sawHolder = previous !== undefined && previous !== null;
+    if (snapshot === null && !sawHolder) return null;
+    return {
+      version: tombstoneVersion ?? `deleted-after-${previous?.version ?? ""}`,
+      record: null,
+      deleted: true,
+      tombstoneVersion,
+      observedAtMs: nowMs,
+      // The lease the last holder wrote, when this candidate saw it; else a full lease of ours.
+      leaseMs: sawHolder ? previous.leaseMs : config.leaseDurationMs,
+    };
+  }
+  if (previous?.version === snapshot.version) return previous;
+  return {
+    version: snapshot.version,
+    record: snapshot.record,
+    deleted: false,
+    tombstoneVersion: null,
+    observedAtMs: nowMs,
+    leaseMs: snapshot.record === null ? config.leaseDurationMs : snapshot.record.leaseDurationSeconds * 1000,
+  };
+}
+
+function reportLeader(state: MachineState, view: LeaderView, effects: Effect[]): MachineState {
+  if (state.reportedLeader === view.identity) return state;
+  effects.push({ type: "leader-changed", leader: view.identity, validUntilMs: view.validUntilMs });
+  return { ...state, reportedLeader: view.identity };
 }
 
 /** A change pushed by the store's watch. */
@@ -291,9 +378,9 @@ function observePushed(
       return state;
     }
     // Someone else holds the lock now (or deleted it, or wrote garbage): stop acting at once.
-    return observe(config, stepDown(state, "lost-lock", effects), snapshot, nowMs, effects);
+    return observe(config, stepDown(state, "lost-lock", effects), snapshot, nowMs);
   }
-  return observe(config, state, snapshot, nowMs, effects);
+  return observe(config, state, snapshot, nowMs);
 }
 
 function complete(
@@ -307,7 +394,11 @@ function complete(
   const settled: MachineState = { ...state, pending: null };
   if (result.kind === "failed") {
     effects.push({ type: "store-error", error: result.error, purpose: operation.purpose });
-    if (state.role === "releasing") return finishStopping(settled, effects);
+    if (state.role === "releasing") {
+      // An acquisition that failed while stopping may still have landed: one read tells.
+      if (operation.purpose === "acquire") return { ...settled, readDue: true };
+      return finishStopping(settled, effects);
+    }
     // A failed write may still have landed; a follower reads before writing again. A leader keeps
     // renewing with the version it holds: if its write did land, the conflict leads to a read.
     return {
@@ -318,7 +409,14 @@ function complete(
     };
   }
   if (result.kind === "conflict") {
-    return { ...settled, readDue: true, backoffUntilMs: 0 };
+    // Stopping, and the acquisition in flight lost: there is nothing to release.
+    if (state.role === "releasing" && state.term === null) return finishStopping(settled, effects);
+    return {
+      ...settled,
+      readDue: true,
+      backoffUntilMs: 0,
+      conflictedVersion: operation.expectedVersion ?? null,
+    };
   }
   const snapshot = result.snapshot;
   const ok: MachineState = { ...settled, backoffUntilMs: 0 };
@@ -330,7 +428,7 @@ function complete(
     case "renew":
       return afterRenew(config, ok, operation, snapshot, nowMs, effects);
     case "release":
-      return finishStopping(observe(config, ok, snapshot, nowMs, effects), effects);
+      return finishStopping(observe(config, ok, snapshot, nowMs), effects);
   }
 }
 
@@ -341,24 +439,55 @@ function afterRead(
   nowMs: number,
   effects: Effect[],
 ): MachineState {
-  const read: MachineState = { ...state, readDue: false, pollAtMs: nowMs + config.retryPeriodMs };
+  const read: MachineState = {
+    ...afterConflictRead(config, state, snapshot, nowMs),
+    readDue: false,
+    pollAtMs: nowMs + config.retryPeriodMs,
+  };
   if (read.role === "leader" && read.term !== null) {
     if (snapshot?.record?.holderIdentity === config.identity) {
       // Still ours (a renewal whose answer was lost may have moved the version): adopt the version,
       // but not a later deadline, since we cannot tell when that write was sent.
       const term = { ...read.term, version: snapshot.version, record: snapshot.record };
-      return observe(config, { ...read, term }, snapshot, nowMs, effects);
+      return observe(config, { ...read, term }, snapshot, nowMs);
     }
-    return observe(config, stepDown(read, "lost-lock", effects), snapshot, nowMs, effects);
+    return observe(config, stepDown(read, "lost-lock", effects), snapshot, nowMs);
   }
-  if (read.role === "releasing" && read.term !== null) {
+  if (read.role === "releasing") {
     if (snapshot?.record?.holderIdentity === config.identity) {
-      return { ...read, term: { ...read.term, version: snapshot.version, record: snapshot.record } };
+      return { ...read, term: releasableTerm(read.term, snapshot.version, snapshot.record) };
     }
-    // Someone else holds it already: nothing left to release.
-    return finishStopping(observe(config, read, snapshot, nowMs, effects), effects);
+    // Someone else holds it already (or our acquisition never landed): nothing left to release.
+    return finishStopping(observe(config, read, snapshot, nowMs), effects);
   }
-  return observe(config, read, snapshot, nowMs, effects);
+  return observe(config, read, snapshot, nowMs);
+}
+
+/**
+ * After a compare-and-swap lost, the read that follows shows why. If it still shows the version the
+ * write lost on, reads lag writes (a stale replica, a restored store): writing again at once would
+ * lose again, in a loop, so the next write waits a backoff that doubles per such read up to a retry
+ * period. A read that shows progress ends the backoff.
+ */
+function afterConflictRead(
+  config: MachineConfig,
+  state: MachineState,
+  snapshot: Snapshot | null,
+  nowMs: number,
+): MachineState {
+  if (state.conflictedVersion === undefined) return state;
+  const seen = snapshot === null || snapshot.deleted === true ? null : snapshot.version;
+  if (seen !== state.conflictedVersion) return { ...state, conflictedVersion: undefined, staleReads: 0 };
+  const staleReads = state.staleReads + 1;
+  const backoffMs = Math.min(config.retryPeriodMs, (config.retryPeriodMs / 8) * 2 ** (staleReads - 1));
+  return { ...state, conflictedVersion: undefined, staleReads, backoffUntilMs: nowMs + backoffMs };
+}
+
+/** The term a stopping candidate releases: the one it held, or one its last acquisition won. */
+function releasableTerm(term: Term | null, version: string, record: LeaderRecord): Term {
+  return term === null
+    ? { fencingToken: record.leaderTransitions, record, version, safeUntilMs: 0 }
+    : { ...term, version, record };
 }
 
 function afterAcquire(
@@ -371,10 +500,17 @@ function afterAcquire(
 ): MachineState {
   const safeUntilMs = operation.sentAtMs + config.renewDeadlineMs;
   const record = snapshot?.record ?? null;
+  if (state.role === "releasing" && snapshot !== null && record?.holderIdentity === config.identity) {
+    // Won while stopping: never a term to act on, only a lock to hand back at once.
+    return {
+      ...observe(config, state, snapshot, nowMs),
+      term: releasableTerm(null, snapshot.version, record),
+    };
+  }
   if (snapshot === null || record === null || state.role !== "follower" || nowMs >= safeUntilMs) {
     // The answer came too late to act on (or we are stopping): it is only an observation. The lock
     // names us, but a later term must start with a fresh acquisition and a new token.
-    return observe(config, state, snapshot, nowMs, effects);
+    return observe(config, state, snapshot, nowMs);
   }
   const term: Term = {
     fencingToken: record.leaderTransitions,
@@ -384,10 +520,11 @@ function afterAcquire(
   };
   effects.push({ type: "started-leading", fencingToken: term.fencingToken, safeUntilMs });
   const leading: MachineState = {
-    ...observe(config, state, snapshot, nowMs, effects),
+    ...observe(config, state, snapshot, nowMs),
     role: "leader",
     term,
     readDue: false,
+    staleReads: 0,
     renewAtMs: operation.sentAtMs + config.retryPeriodMs,
   };
   return leading;
@@ -406,7 +543,7 @@ function afterRenew(
     return { ...state, term: { ...state.term, version: snapshot.version, record: snapshot.record } };
   }
   if (state.role !== "leader" || state.term === null || snapshot === null || snapshot.record === null) {
-    return observe(config, state, snapshot, nowMs, effects);
+    return observe(config, state, snapshot, nowMs);
   }
   const safeUntilMs = Math.max(state.term.safeUntilMs, operation.sentAtMs + config.renewDeadlineMs);
   const term: Term = { ...state.term, record: snapshot.record, version: snapshot.version, safeUntilMs };
@@ -417,8 +554,9 @@ function afterRenew(
     latencyMs: nowMs - operation.sentAtMs,
   });
   return {
-    ...observe(config, state, snapshot, nowMs, effects),
+    ...observe(config, state, snapshot, nowMs),
     term,
+    staleReads: 0,
     renewAtMs: operation.sentAtMs + config.retryPeriodMs,
   };
 }
@@ -434,8 +572,13 @@ function decide(config: MachineConfig, state: MachineState, now: Instant, effect
   if (state.role === "stopped" || state.pending !== null || nowMs < state.backoffUntilMs) return state;
 
   if (state.role === "releasing") {
-    if (state.term === null || state.releaseAttempts >= MAX_RELEASE_ATTEMPTS)
-      return finishStopping(state, effects);
+    if (state.releaseAttempts >= MAX_RELEASE_ATTEMPTS) return finishStopping(state, effects);
+    if (state.term === null) {
+      // Only an acquisition of unknown outcome is left to settle: read once, release if it won.
+      if (!state.readDue) return finishStopping(state, effects);
+      const attempt = { ...state, releaseAttempts: state.releaseAttempts + 1 };
+      return send(attempt, { type: "read", purpose: "observe" }, nowMs, effects);
+    }
     if (state.readDue) return send(state, { type: "read", purpose: "observe" }, nowMs, effects);
     const record: LeaderRecord = {
       holderIdentity: "",
@@ -476,11 +619,24 @@ function decide(config: MachineConfig, state: MachineState, now: Instant, effect
     return send(state, { type: "read", purpose: "observe" }, nowMs, effects);
   }
   const observed = state.observed;
-  if (observed === null) {
-    const record = newTermRecord(config, state.highestToken + 1, now);
-    return send(state, { type: "create", purpose: "acquire", record }, nowMs, effects);
-  }
   const expiry = observedExpiryMs(config, state);
+  if (observed === null || (observed.deleted && expiry !== undefined && nowMs >= expiry)) {
+    const record = newTermRecord(config, state.highestToken + 1, now);
+    const tombstone = observed?.tombstoneVersion ?? null;
+    return send(
+      state,
+      tombstone === null
+        ? { type: "create", purpose: "acquire", record }
+        : { type: "update", purpose: "acquire", record, expectedVersion: tombstone },
+      nowMs,
+      effects,
+    );
+  }
+  if (observed.deleted) {
+    return !config.watch && nowMs >= state.pollAtMs
+      ? send(state, { type: "read", purpose: "observe" }, nowMs, effects)
+      : state;
+  }
   if (expiry !== undefined && nowMs >= expiry) {
     const previous = observed.record?.leaderTransitions ?? -1;
     const record = newTermRecord(config, Math.max(previous, state.highestToken) + 1, now);
@@ -515,9 +671,11 @@ function send(
 ): MachineState {
   const id = state.nextOperationId;
   effects.push({ ...request, operationId: id });
+  const expectedVersion =
+    request.type === "update" ? request.expectedVersion : request.type === "create" ? null : undefined;
   return {
     ...state,
-    pending: { id, purpose: request.purpose, sentAtMs: nowMs },
+    pending: { id, purpose: request.purpose, sentAtMs: nowMs, expectedVersion },
     nextOperationId: id + 1,
   };
 }
@@ -542,6 +700,9 @@ function wakeAt(config: MachineConfig, state: MachineState, nowMs: number): numb
   if (state.role === "stopped") return null;
   const times: number[] = [];
   if (state.role === "leader" && state.term !== null) times.push(state.term.safeUntilMs);
+  // The answer to "who leads" changes when the reported leader's validity ends.
+  const reported = currentLeader(config, state, nowMs).validUntilMs;
+  if (reported !== null) times.push(reported);
   if (state.pending === null) {
     if (state.backoffUntilMs > nowMs) {
       times.push(state.backoffUntilMs);

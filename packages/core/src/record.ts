@@ -18,13 +18,41 @@ export interface LeaderRecord {
 }
 
 /**
- * One stored state of a lock together with its compare-and-swap version. When the stored value
- * cannot be decoded, `record` is `null` and `corruption` says why: the engine then treats the lock as
- * held by an unknown holder instead of overwriting it.
+ * One stored state of a lock together with its compare-and-swap version. Three kinds:
+ * - a record the store holds;
+ * - a value that cannot be decoded: `record` is `null` and `corruption` says why. The engine treats
+ *   the lock as held by an unknown holder instead of overwriting it;
+ * - a tombstone: the lock does not exist, but the store can tell that it did (a counter that outlives
+ *   the lock), so it was deleted rather than never created. `deleted` is `true`. A deletion is not a
+ *   release: the last holder may still be acting, so the engine creates the lock again only a full
+ *   lease after it first saw the tombstone. Stores that cannot tell return `null` instead.
  */
 export type Snapshot =
-  | { readonly version: string; readonly record: LeaderRecord; readonly corruption?: undefined }
-  | { readonly version: string; readonly record: null; readonly corruption: string };
+  | {
+      readonly version: string;
+      readonly record: LeaderRecord;
+      readonly corruption?: undefined;
+      readonly deleted?: undefined;
+    }
+  | {
+      readonly version: string;
+      readonly record: null;
+      readonly corruption: string;
+      readonly deleted?: undefined;
+    }
+  | {
+      readonly version: string;
+      readonly record: null;
+      readonly corruption?: undefined;
+      readonly deleted: true;
+    };
+
+/** The snapshot of a decoded value: the record, or a corrupt snapshot saying why it is not one. */
+export function snapshotOf(version: string, decoded: DecodeResult): Snapshot {
+  return "record" in decoded
+    ? { version, record: decoded.record }
+    : { version, record: null, corruption: decoded.corruption };
+}
 
 /** Field order of client-go's JSON encoding, kept so annotations read the same whoever wrote them. */
 const FIELD_ORDER = [

@@ -29,15 +29,33 @@ export interface LockStore {
   /** What this store supports; the engine adapts to it. */
   readonly capabilities: StoreCapabilities;
 
-  /** Reads the lock. Resolves `null` when it does not exist; a record that cannot be decoded comes back as a corrupt snapshot. */
+  /**
+   * Reads the lock. Resolves `null` when it does not exist, or a tombstone (`deleted: true`) when it
+   * does not exist but the store can tell it once did; a record that cannot be decoded comes back as a
+   * corrupt snapshot.
+   */
   get(name: string, options?: OperationOptions): Promise<Snapshot | null>;
 
-  /** Creates the lock. Rejects with `CONFLICT` when it already exists. */
+  /**
+   * Creates the lock. Rejects with `CONFLICT` when it already exists.
+   *
+   * Fencing tokens across deletions: a store whose server keeps a counter that never goes back
+   * (etcd's revision, Consul's index, Kubernetes' resourceVersion, a per-lock counter that outlives
+   * the lock) raises `record.leaderTransitions` to at least one more than a value of that counter read
+   * before this write, which is at least every version the lock ever had. Every term's token is at
+   * most the version of the write that started it, so a lock deleted and created again never repeats
+   * a token. The token is never lowered; the resolved snapshot carries the record as stored.
+   */
   create(name: string, record: LeaderRecord, options?: OperationOptions): Promise<Snapshot>;
 
   /**
    * Replaces the lock only if its version is still `expectedVersion`. Rejects with `CONFLICT` when
    * the version moved or the lock no longer exists. Resolves with the new snapshot.
+   *
+   * A store that reports tombstones also takes a tombstone's version here: the write then brings the
+   * deleted lock back, raising the token as `create` does. Such a store refuses `create` while a
+   * tombstone stands, so a candidate that last saw the lock absent before it was ever created cannot
+   * slip a create in after a deletion it never saw.
    */
   update(
     name: string,
@@ -47,8 +65,8 @@ export interface LockStore {
   ): Promise<Snapshot>;
 
   /**
-   * Optional (declare `capabilities.watch`): yields the current snapshot first (`null` when the lock
-   * does not exist), then the snapshot after each committed change, in commit order, so that no change
+   * Optional (declare `capabilities.watch`): yields the current snapshot first (`null` or a tombstone
+   * when the lock does not exist), then the snapshot after each committed change, in commit order, so that no change
    * falls between two watches. A store whose feed reports only the latest state (Consul's blocking
    * queries) may skip intermediate states, but never an old state after a newer one and never the
    * latest: a follower then restarts its wait later than it could have, which is safe. The iterator

@@ -109,7 +109,9 @@ describe("follower", () => {
     expect(driver.wakeAtMs).toBe(16_000);
     expect(types(driver.at(15_999, { type: "timer" }))).toEqual([]);
     const effects = driver.at(16_000, { type: "timer" });
-    expect(types(effects)).toEqual(["update"]);
+    // The lease it saw has ended: it tries to take over, and no longer names "other" as leader.
+    expect(types(effects)).toEqual(["update", "leader-changed"]);
+    expect(effects[1]).toMatchObject({ type: "leader-changed", leader: null, validUntilMs: null });
     const update = effects[0];
     expect(update?.type === "update" && update.expectedVersion).toBe("7");
     expect(update?.type === "update" && update.record.leaderTransitions).toBe(5);
@@ -144,7 +146,7 @@ describe("follower", () => {
       type: "observed",
       snapshot: { version: "9", record: record({ holderIdentity: "", leaseDurationSeconds: 1 }) },
     });
-    expect(types(effects)).toEqual(["leader-changed", "update"]);
+    expect(types(effects)).toEqual(["update", "leader-changed"]);
   });
 
   it("holds an undecodable record for a full lease of its own before taking it over", () => {
@@ -247,7 +249,7 @@ describe("leader", () => {
   it("on stop, aborts first and then releases with an empty holder and a one-second lease", () => {
     const driver = leader();
     const effects = driver.at(3000, { type: "stop", release: true });
-    expect(types(effects)).toEqual(["stopped-leading", "update"]);
+    expect(types(effects)).toEqual(["stopped-leading", "update", "leader-changed"]);
     const release = effects[1];
     expect(release?.type === "update" && release.record).toMatchObject({
       holderIdentity: "",

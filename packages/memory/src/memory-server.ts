@@ -13,6 +13,7 @@ import {
   ConflictError,
   decodeRecord,
   encodeRecord,
+  snapshotOf,
   systemClock,
   UnavailableError,
 } from "@tenure/core";
@@ -42,8 +43,14 @@ export interface MemoryServerStats {
 export class MemoryServer {
   readonly stats: MemoryServerStats = { reads: 0, creates: 0, updates: 0, conflicts: 0 };
   readonly #locks = new Map<string, StoredLock>();
+  /** Locks deleted and not created again, with the version their deletion took: read as tombstones. */
+  readonly #deleted = new Map<string, number>();
   readonly #listeners = new Set<(change: Change) => void>();
-  /** Versions come from one counter, so a deleted and re-created lock never reuses one (no ABA). */
+  /**
+   * Versions come from one counter, so a deleted and re-created lock never reuses one (no ABA), and
+   * a create raises its token to the version it writes, so tokens never repeat across a deletion
+   * (see LockStore.create).
+   */
   #lastVersion = 0;
 
   /** A new client of this server. */
@@ -61,38 +68,63 @@ export class MemoryServer {
     this.#commit(name, value);
   }
 
-  /** Deletes a lock, as an operator might by hand. */
+  /**
+   * Deletes a lock, as an operator might by hand. Watchers see `null`; a later read sees a
+   * tombstone, since this server, like a store whose counter outlives the lock, can tell.
+   */
   delete(name: string): void {
     if (!this.#locks.delete(name)) return;
+    this.#deleted.set(name, ++this.#lastVersion);
     this.#notify({ name, snapshot: null });
   }
 
-  /** @internal Reads the current snapshot. */
+  /** @internal Reads the current snapshot: the lock, a tombstone, or `null` if it never existed. */
   get(name: string): Snapshot | null {
     this.stats.reads++;
     const lock = this.#locks.get(name);
-    return lock === undefined ? null : toSnapshot(lock);
+    if (lock !== undefined) return toSnapshot(lock);
+    const deletedAt = this.#deleted.get(name);
+    return deletedAt === undefined ? null : { version: `deleted-${deletedAt}`, record: null, deleted: true };
   }
 
-  /** @internal Creates the lock if absent. */
-  create(name: string, value: string): Snapshot | "conflict" {
+  /**
+   * @internal Creates the lock if it never existed (a tombstone refuses it too: see LockStore.update),
+   * its token raised to at least the version it takes.
+   */
+  create(name: string, record: LeaderRecord): Snapshot | "conflict" {
     this.stats.creates++;
-    if (this.#locks.has(name)) {
+    if (this.#locks.has(name) || this.#deleted.has(name)) {
       this.stats.conflicts++;
       return "conflict";
     }
-    return this.#commit(name, value);
+    return this.#commit(name, this.#withTokenFloor(record));
   }
 
-  /** @internal Replaces the lock if its version is `expectedVersion`. */
-  update(name: string, value: string, expectedVersion: string): Snapshot | "conflict" {
+  /** @internal Replaces the lock (or brings back a deleted one) if its version is `expectedVersion`. */
+  update(name: string, record: LeaderRecord, expectedVersion: string): Snapshot | "conflict" {
     this.stats.updates++;
     const lock = this.#locks.get(name);
-    if (lock === undefined || String(lock.version) !== expectedVersion) {
+    if (lock === undefined) {
+      const deletedAt = this.#deleted.get(name);
+      if (deletedAt !== undefined && expectedVersion === `deleted-${deletedAt}`) {
+        return this.#commit(name, this.#withTokenFloor(record));
+      }
       this.stats.conflicts++;
       return "conflict";
     }
-    return this.#commit(name, value);
+    if (String(lock.version) !== expectedVersion) {
+      this.stats.conflicts++;
+      return "conflict";
+    }
+    return this.#commit(name, encodeRecord(record));
+  }
+
+  /** The record's JSON with its token raised to the version the write will take. */
+  #withTokenFloor(record: LeaderRecord): string {
+    return encodeRecord({
+      ...record,
+      leaderTransitions: Math.max(record.leaderTransitions, this.#lastVersion + 1),
+    });
   }
 
   /** @internal Calls `listener` with every committed change; returns the unsubscribe function. */
@@ -104,6 +136,7 @@ export class MemoryServer {
   #commit(name: string, value: string): Snapshot {
     const lock = { value, version: ++this.#lastVersion };
     this.#locks.set(name, lock);
+    this.#deleted.delete(name);
     const snapshot = toSnapshot(lock);
     this.#notify({ name, snapshot });
     return snapshot;
@@ -115,11 +148,7 @@ export class MemoryServer {
 }
 
 function toSnapshot(lock: StoredLock): Snapshot {
-  const decoded = decodeRecord(lock.value);
-  const version = String(lock.version);
-  return "record" in decoded
-    ? { version, record: decoded.record }
-    : { version, record: null, corruption: decoded.corruption };
+  return snapshotOf(String(lock.version), decodeRecord(lock.value));
 }
 
 /** A delay in milliseconds, fixed or drawn per message (seed the function for reproducible tests). */
@@ -187,9 +216,9 @@ export class MemoryStore implements LockStore {
   }
 
   async create(name: string, record: LeaderRecord, options?: OperationOptions): Promise<Snapshot> {
-    const value = this.#encode(name, record, "create");
+    this.#encode(name, record, "create");
     return this.#call("create", name, options, () =>
-      this.#orConflict(name, "create", this.server.create(name, value)),
+      this.#orConflict(name, "create", this.server.create(name, record)),
     );
   }
 
@@ -199,9 +228,9 @@ export class MemoryStore implements LockStore {
     expectedVersion: string,
     options?: OperationOptions,
   ): Promise<Snapshot> {
-    const value = this.#encode(name, record, "update");
+    this.#encode(name, record, "update");
     return this.#call("update", name, options, () =>
-      this.#orConflict(name, "update", this.server.update(name, value, expectedVersion)),
+      this.#orConflict(name, "update", this.server.update(name, record, expectedVersion)),
     );
   }
 

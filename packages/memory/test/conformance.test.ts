@@ -15,6 +15,9 @@ describeConformance({
     if (typeof parsed !== "object" || parsed === null) return { corruption: "not an object" };
     return { record: parsed as import("@tenure/core").LeaderRecord };
   },
+  async deleteRaw(election) {
+    server.delete(election);
+  },
   async writeCorrupt(election) {
     server.writeRaw(election, "{not json");
   },

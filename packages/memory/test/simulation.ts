@@ -1,7 +1,7 @@
 /**
  * A simulated cluster for the engine's property tests: N electors on one MemoryServer, each on its
  * own drifting clock over one virtual timeline, with random message delays, crashes, releases,
- * stalled event loops and network cuts. Everything is driven by virtual time and a seeded random
+ * stalled event loops, network cuts and deletions of the lock. Everything is driven by virtual time and a seeded random
  * generator, so a failing case replays exactly from its seed.
  */
 import type { ElectionTiming } from "@tenure/core";
@@ -11,7 +11,7 @@ import { LeadershipLog, VirtualTime } from "@tenure/core/testing";
 import type { MemoryStore } from "@tenure/memory";
 import { MemoryServer } from "@tenure/memory";
 
-export type ActionKind = "crash" | "release" | "pause" | "partition" | "join";
+export type ActionKind = "crash" | "release" | "pause" | "partition" | "join" | "delete";
 
 /** One disturbance, aimed at the `target`-th live candidate (modulo how many are alive). */
 export interface Action {
@@ -116,6 +116,10 @@ export async function runScenario(scenario: Scenario): Promise<Outcome> {
         if (member === undefined || member.clock.paused) break;
         member.clock.pause();
         time.schedule(time.now() + action.durationMs, () => member.clock.resume());
+        break;
+      case "delete":
+        // An operator deletes the lock (`kubectl delete lease`) while someone may hold it.
+        server.delete(ELECTION);
         break;
       case "partition":
         if (member === undefined || !member.store.reachable) break;
