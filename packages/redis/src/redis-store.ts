@@ -172,7 +172,7 @@ export class RedisLockStore implements LockStore {
     const keys = electionKeys(this.keyPrefix, name);
     const context = { backend: BACKEND, election: name, operation: "get" };
     const reply = await this.#call(context, options, () =>
-      this.#script(READ, true, [keys.lock], [], context),
+      this.#script(READ, true, [keys.lock, keys.counter], [], context),
     );
     const snapshot = readSnapshot(reply, context);
     if (snapshot !== null) this.#note(name, snapshot);
@@ -184,12 +184,17 @@ export class RedisLockStore implements LockStore {
     assertValidRecord(record, { backend: BACKEND, election: name });
     const keys = electionKeys(this.keyPrefix, name);
     const context = { backend: BACKEND, election: name, operation: "create" };
-    const value = encodeRecord(record);
+    const [prefix, token] = splitToken(record);
     const reply = await this.#call(context, options, () =>
-      this.#script(CREATE, false, [keys.lock, keys.counter], [value, keys.channel], context),
+      this.#script(CREATE, false, [keys.lock, keys.counter], [prefix, token, keys.channel], context),
     );
-    if (isNil(reply)) throw new ConflictError("the lock already exists", context);
-    return this.#note(name, writtenSnapshot(reply, value, context));
+    if (isNil(reply)) {
+      throw new ConflictError(
+        "the lock exists, or was deleted (a deleted lock is brought back by an update on its tombstone)",
+        context,
+      );
+    }
+    return this.#note(name, writtenSnapshot(reply, context));
   }
 
   async update(
@@ -205,9 +210,16 @@ export class RedisLockStore implements LockStore {
       throw new InvalidArgumentError("expectedVersion", "must be a version string from a snapshot", context);
     }
     const keys = electionKeys(this.keyPrefix, name);
-    const value = encodeRecord(record);
+    // On a tombstone the write brings the lock back and raises the token, as a create does.
+    let args: string[];
+    if (expectedVersion.startsWith(TOMBSTONE_PREFIX)) {
+      const [prefix, token] = splitToken(record);
+      args = [expectedVersion, prefix, keys.channel, token];
+    } else {
+      args = [expectedVersion, encodeRecord(record), keys.channel];
+    }
     const reply = await this.#call(context, options, () =>
-      this.#script(UPDATE, false, [keys.lock, keys.counter], [expectedVersion, value, keys.channel], context),
+      this.#script(UPDATE, false, [keys.lock, keys.counter], args, context),
     );
     if (isNil(reply)) {
       throw new ConflictError(
@@ -215,7 +227,7 @@ export class RedisLockStore implements LockStore {
         context,
       );
     }
-    return this.#note(name, writtenSnapshot(reply, value, context));
+    return this.#note(name, writtenSnapshot(reply, context));
   }
 
   /**
@@ -640,6 +652,7 @@ function readSnapshot(reply: Reply, context: ErrorContext): Snapshot | null {
     throw internal(`unexpected reply to the read script: ${JSON.stringify(reply)}`, context);
   }
   const [version, text, kind] = reply as [string, string, string];
+  if (kind === "deleted") return { version, record: null, deleted: true };
   if (kind !== "hash") {
     return { version, record: null, corruption: `the key holds a Redis ${kind}, not the hash Tenure writes` };
   }
@@ -650,12 +663,33 @@ function readSnapshot(reply: Reply, context: ErrorContext): Snapshot | null {
     : { version, record: null, corruption: `record field: ${decoded.corruption}` };
 }
 
-/** The snapshot a successful create or update committed. */
-function writtenSnapshot(reply: Reply, value: string, context: ErrorContext): Snapshot {
-  if (typeof reply !== "string") {
+/** The snapshot a successful create or update committed: the script answers `{version, record}`. */
+function writtenSnapshot(reply: Reply, context: ErrorContext): Snapshot {
+  if (!Array.isArray(reply) || reply.length !== 2 || !reply.every((item) => typeof item === "string")) {
     throw internal(`unexpected reply to a write script: ${JSON.stringify(reply)}`, context);
   }
-  return toSnapshot(reply, value);
+  const [version, value] = reply as [string, string];
+  return toSnapshot(version, value);
+}
+
+/** How the read script names a deleted lock's version (see TOMBSTONE in scripts.ts). */
+const TOMBSTONE_PREFIX = "deleted-";
+
+/**
+ * The record's JSON cut before its token, and the token, for the scripts that raise it
+ * (WITH_TOKEN_FLOOR): `encodeRecord` writes `leaderTransitions` last, so the JSON is the prefix, the
+ * number and a closing brace.
+ */
+function splitToken(record: LeaderRecord): [string, string] {
+  const value = encodeRecord(record);
+  const token = String(record.leaderTransitions);
+  const prefix = value.slice(0, value.length - token.length - 1);
+  if (!prefix.endsWith('"leaderTransitions":') || `${prefix}${token}}` !== value) {
+    throw new TenureError("INTERNAL", "the encoded record does not end with its token", {
+      backend: BACKEND,
+    });
+  }
+  return [prefix, token];
 }
 
 /** The snapshot a script published (`<version>\n<record JSON>`), or undefined for anything else. */

@@ -63,6 +63,22 @@ end
 `;
 
 /**
+ * A record JSON whose fencing token is raised to `version` when that is higher: ARGV carries the
+ * JSON up to and including `"leaderTransitions":` (the last field, see encodeRecord) and the token
+ * asked for. Used by the writes that create a lock or bring a deleted one back: every term's token
+ * is at most the version of the write that started it, and versions never repeat or go back (see
+ * NEXT_VERSION), so a lock deleted and created again never repeats a token (LockStore.create).
+ */
+const WITH_TOKEN_FLOOR = `
+local function with_token_floor(prefix, token, version)
+  local floor = tonumber(version)
+  local asked = tonumber(token)
+  if floor > asked then asked = floor end
+  return prefix .. string.format("%d", asked) .. "}"
+end
+`;
+
+/**
  * Commits a record: one HSET of the record and its version, and the new snapshot published to the
  * election's channel from inside the same script, so watchers see commits in commit order and
  * nothing can commit between the write and its notice. `replace` first deletes a key another program
@@ -75,7 +91,7 @@ end
  * write that never happened.
  */
 const COMMIT = `
-local function commit(key, counter, record, channel, replace)
+local function commit(key, counter, record, channel, replace, token)
   local calls = {
     {"SET", counter, "0"}, {"INCR", counter},
     {"HSET", key, "record", record, "version", "0"}, {"PUBLISH", channel, record},
@@ -89,40 +105,67 @@ local function commit(key, counter, record, channel, replace)
   end
   if replace then redis.call("DEL", key) end
   local version = next_version(counter)
+  -- token: nil keeps the record as given; else record is a prefix completed with the raised token.
+  if token then record = with_token_floor(record, token, version) end
   redis.call("HSET", key, "record", record, "version", version)
   redis.call("PUBLISH", channel, version .. "\\n" .. record)
-  return version
+  return {version, record}
 end
 `;
 
 /**
- * Reads the lock: `false` when absent, else `{token, stored record text, Redis type}`.
- * KEYS[1] lock. Sent as EVALSHA_RO: a read-only script, allowed on replicas, and counted apart from
- * writes in INFO commandstats.
+ * The token of a deleted lock: the version counter outlives the lock key (a release never deletes
+ * it; an operator's DEL of the lock leaves it), so a missing lock whose counter exists was deleted,
+ * not never created. Its version is `deleted-<counter>`; a write on it (UPDATE) brings the lock back.
  */
-export const READ = script(`${CURRENT}
+const TOMBSTONE = `
+local function tombstone(counter)
+  local last = redis.call("GET", counter)
+  if last then return "deleted-" .. last end
+  return nil
+end
+`;
+
+/**
+ * Reads the lock: `false` when it never existed, `{tombstone version, "", "deleted"}` when it was
+ * deleted, else `{token, stored record text, Redis type}`.
+ * KEYS[1] lock, KEYS[2] version counter. Sent as EVALSHA_RO: a read-only script, allowed on
+ * replicas, and counted apart from writes in INFO commandstats.
+ */
+export const READ = script(`${CURRENT}${TOMBSTONE}
 local version, record, kind = current(KEYS[1])
-if version == nil then return false end
-return {version, record, kind}
+if version ~= nil then return {version, record, kind} end
+local deleted = tombstone(KEYS[2])
+if deleted then return {deleted, "", "deleted"} end
+return false
 `);
 
 /**
- * Creates the lock unless its key exists: returns the new version, or `false` (conflict).
- * KEYS[1] lock, KEYS[2] version counter; ARGV[1] record JSON, ARGV[2] channel.
+ * Creates the lock if it never existed: returns the new version, or `false` (conflict: it exists, or
+ * it was deleted; a deleted lock is brought back by UPDATE on its tombstone, so that a candidate that
+ * only ever saw it absent cannot create it behind a deletion it never saw). The token is raised to
+ * the new version (WITH_TOKEN_FLOOR).
+ * KEYS[1] lock, KEYS[2] version counter; ARGV[1] record JSON up to the token, ARGV[2] token, ARGV[3] channel.
  */
-export const CREATE = script(`${NEXT_VERSION}${COMMIT}
-if redis.call("EXISTS", KEYS[1]) == 1 then return false end
-return commit(KEYS[1], KEYS[2], ARGV[1], ARGV[2], false)
+export const CREATE = script(`${NEXT_VERSION}${WITH_TOKEN_FLOOR}${COMMIT}
+if redis.call("EXISTS", KEYS[1]) == 1 or redis.call("EXISTS", KEYS[2]) == 1 then return false end
+return commit(KEYS[1], KEYS[2], ARGV[1], ARGV[3], false, ARGV[2])
 `);
 
 /**
  * Replaces the lock only if its token is still ARGV[1]: returns the new version, or `false`
  * (conflict: the version moved or the lock is gone). The comparison and the write run in one script,
- * which Redis executes atomically, so the compare-and-swap is decided on the server.
- * KEYS[1] lock, KEYS[2] version counter; ARGV[1] expected version, ARGV[2] record JSON, ARGV[3] channel.
+ * which Redis executes atomically, so the compare-and-swap is decided on the server. An expected
+ * tombstone version brings a deleted lock back, with the token raised as CREATE raises it.
+ * KEYS[1] lock, KEYS[2] version counter; ARGV[1] expected version, ARGV[2] record JSON (up to the
+ * token when ARGV[4] is given), ARGV[3] channel, ARGV[4] token (optional).
  */
-export const UPDATE = script(`${CURRENT}${NEXT_VERSION}${COMMIT}
+export const UPDATE = script(`${CURRENT}${TOMBSTONE}${NEXT_VERSION}${WITH_TOKEN_FLOOR}${COMMIT}
 local version, _, kind = current(KEYS[1])
-if version == nil or version ~= ARGV[1] then return false end
+if version == nil then
+  if tombstone(KEYS[2]) ~= ARGV[1] or ARGV[4] == nil then return false end
+  return commit(KEYS[1], KEYS[2], ARGV[2], ARGV[3], false, ARGV[4])
+end
+if version ~= ARGV[1] then return false end
 return commit(KEYS[1], KEYS[2], ARGV[2], ARGV[3], string.sub(version, 1, 4) == "raw-")
 `);

@@ -47,6 +47,10 @@ describeConformance({
     if (typeof parsed !== "object" || parsed === null) return { corruption: "not an object" };
     return { record: parsed as import("@tenure/core").LeaderRecord };
   },
+  async deleteRaw(election) {
+    // What an operator would do: delete the lock key (the version counter beside it stays).
+    await admin.del(lockKey(election));
+  },
   async writeCorrupt(election) {
     // What another program might leave: a hash with an unparseable record and no version.
     await admin.hset(lockKey(election), "record", "{not json");

@@ -72,8 +72,10 @@ describe("redis store: layout and versions", () => {
       counter: `${keyPrefix}:{${name}}:version`,
       channel: `${keyPrefix}:{${name}}:changes`,
     });
+    // A create raises the token to the version it writes (fencing across deletions).
+    expect(created.record?.leaderTransitions).toBe(Number(created.version));
     expect(await admin.hgetall(keys.lock)).toEqual({
-      record: encodeRecord(record()),
+      record: encodeRecord({ ...record(), leaderTransitions: Number(created.version) }),
       version: created.version,
     });
     expect(await admin.get(keys.counter)).toBe(created.version);
@@ -87,9 +89,13 @@ describe("redis store: layout and versions", () => {
     const first = await store.create(name, record());
     const second = await store.update(name, record({ leaderTransitions: 8 }), first.version);
     await admin.del(store.keys(name).lock);
-    expect(await store.get(name)).toBeNull();
-    const third = await store.create(name, record({ leaderTransitions: 0 }));
+    // The counter outlives the lock: the store can tell it was deleted, and refuses a plain create.
+    const tombstone = await store.get(name);
+    expect(tombstone).toEqual({ version: `deleted-${second.version}`, record: null, deleted: true });
+    expect(await codeOf(store.create(name, record({ leaderTransitions: 0 })))).toBe("CONFLICT");
+    const third = await store.update(name, record({ leaderTransitions: 0 }), tombstone?.version ?? "");
     expect(asNumber(third.version)).toBeGreaterThan(asNumber(second.version));
+    expect(third.record?.leaderTransitions).toBe(Number(third.version));
     for (const stale of [first.version, second.version]) {
       expect(await codeOf(store.update(name, record({ holderIdentity: "stale" }), stale))).toBe("CONFLICT");
     }
