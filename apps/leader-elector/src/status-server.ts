@@ -1,7 +1,7 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
-import type { Clock, Elector, Logger } from "@tenure/core";
+import type { Clock, CurrentLeader, Elector, Logger } from "@tenure/core";
 import { systemClock } from "@tenure/core";
 import type { ElectionMetrics } from "./metrics.js";
 
@@ -23,9 +23,18 @@ export interface StatusServer {
   close(): Promise<void>;
 }
 
+/** Header of every `GET /` answer: how many milliseconds the answer stays true, from the request. */
+export const VALID_FOR_HEADER = "tenure-valid-for-ms";
+
+/** Configuration errors that waiting will not fix: readiness fails while the last call ended so. */
+const NOT_READY_CODES = new Set(["PERMISSION_DENIED", "INVALID_ARGUMENT"]);
+
 /**
- * The sidecar's HTTP face. `GET /` answers `{"name":"<leader>"}` exactly as the 2016 sidecar did
- * (empty name when unknown), so programs written against it keep working.
+ * The sidecar's HTTP face. `GET /` answers `{"name":"<leader>"}` as the 2016 sidecar did (empty name
+ * when no leader is known), so programs written against it keep working, plus how long the answer
+ * stays true: only what holds now is said. A replica names itself only while its own term is valid,
+ * another replica only while the lease it observed for it lasts, and nobody otherwise; `validForMs`
+ * (and the `Tenure-Valid-For-Ms` header) bound the answer, counted from when the request was sent.
  */
 export async function startStatusServer(options: StatusServerOptions): Promise<StatusServer> {
   const { elector, metrics } = options;
@@ -39,8 +48,11 @@ export async function startStatusServer(options: StatusServerOptions): Promise<S
   });
 
   const routes: Record<string, (response: ServerResponse) => void> = {
-    "/": (response) =>
-      send(response, 200, "application/json", JSON.stringify({ name: elector.leader() ?? "" })),
+    "/": (response) => {
+      const view = elector.currentLeader();
+      response.setHeader(VALID_FOR_HEADER, String(Math.floor(view.remainingMs)));
+      send(response, 200, "application/json", JSON.stringify(leaderAnswer(elector, view)));
+    },
     "/healthz": (response) => {
       const silentForMs = leadingSinceRenewalAtMs === null ? 0 : clock.now() - leadingSinceRenewalAtMs;
       if (silentForMs > graceMs) {
@@ -56,7 +68,13 @@ export async function startStatusServer(options: StatusServerOptions): Promise<S
     },
     "/readyz": (response) => {
       const status = elector.status();
-      if (status.role === "stopped" || !status.hasObserved) {
+      const error = status.lastStoreError;
+      if (status.role === "stopped") {
+        send(response, 503, "text/plain", "not ready: stopped\n");
+      } else if (error !== null && NOT_READY_CODES.has(error.code)) {
+        // A configuration that cannot work (a missing namespace, a denied permission): say so.
+        send(response, 503, "text/plain", `not ready: ${error.code}: ${error.message}\n`);
+      } else if (!status.hasObserved) {
         send(response, 503, "text/plain", "not ready: the store has not answered yet\n");
       } else {
         send(response, 200, "text/plain", "ok\n");
@@ -96,12 +114,32 @@ export async function startStatusServer(options: StatusServerOptions): Promise<S
   };
 }
 
-/** Keep-alive comment interval for the event stream, below common proxy idle timeouts. */
-const STREAM_KEEPALIVE_MS = 15_000;
+/** What `GET /` and each `/events` message carry: the 2016 `name`, and how long it holds. */
+export interface LeaderAnswer {
+  /** The leader, or `""` when no leader is known to be valid now. */
+  readonly name: string;
+  /** How long the answer stays true, in ms, counted from when the request was sent (0: no leader). */
+  readonly validForMs: number;
+  /** This replica's fencing token, present only while this replica leads. */
+  readonly fencingToken?: number;
+}
+
+function leaderAnswer(elector: Elector, view: CurrentLeader): LeaderAnswer {
+  const token = view.self ? elector.fencingToken() : null;
+  return {
+    name: view.identity ?? "",
+    validForMs: Math.floor(view.remainingMs),
+    ...(token === null ? {} : { fencingToken: token }),
+  };
+}
+
+/** Longest interval between two `/events` messages, below common proxy idle timeouts. */
+const STREAM_REFRESH_LIMIT_MS = 15_000;
 
 /**
- * Server-sent events: `event: leader` with `{"name":"<leader>"}` now and on every change, so a
- * program can follow the leader without polling `GET /`.
+ * Server-sent events: `event: leader` with the `GET /` answer now, on every change of leader, and
+ * again every retry period (renewals extend `validForMs` without changing the leader), so a program
+ * can follow the leader without polling and always holds an answer with a bound.
  */
 function streamLeaderChanges(response: ServerResponse, elector: Elector): void {
   response.writeHead(200, {
@@ -109,17 +147,19 @@ function streamLeaderChanges(response: ServerResponse, elector: Elector): void {
     "cache-control": "no-store",
     connection: "keep-alive",
   });
-  const push = (leader: string | null): void => {
-    response.write(`event: leader\ndata: ${JSON.stringify({ name: leader ?? "" })}\n\n`);
+  const push = (): void => {
+    const answer = leaderAnswer(elector, elector.currentLeader());
+    response.write(`event: leader\ndata: ${JSON.stringify(answer)}\n\n`);
   };
-  push(elector.leader());
+  push();
   const unsubscribe = elector.subscribe((event) => {
-    if (event.type === "leader-changed") push(event.leader);
+    if (event.type === "leader-changed") push();
     if (event.type === "stopped") response.end();
   });
-  const keepalive = setInterval(() => response.write(": keepalive\n\n"), STREAM_KEEPALIVE_MS);
+  const refreshMs = Math.min(elector.timing.retryPeriodMs, STREAM_REFRESH_LIMIT_MS);
+  const refresh = setInterval(push, refreshMs);
   response.on("close", () => {
-    clearInterval(keepalive);
+    clearInterval(refresh);
     unsubscribe();
   });
 }

@@ -1,4 +1,6 @@
-import { createConsoleLogger, silentLogger } from "@tenure/core";
+import type { LeaderRecord, LockStore } from "@tenure/core";
+import { createConsoleLogger, PermissionDeniedError, silentLogger } from "@tenure/core";
+import type { MemoryStore } from "@tenure/memory";
 import { MemoryServer } from "@tenure/memory";
 import { afterEach, describe, expect, it } from "vitest";
 import { parseFlags } from "../src/flags.js";
@@ -30,17 +32,46 @@ function leaderOf(sidecar: Sidecar): Promise<void> {
 }
 
 describe("status server", () => {
-  it('answers GET / with {"name":"<leader>"} on every replica, byte for byte as the 2016 sidecar', async () => {
+  it('answers GET / with {"name":"<leader>"} on every replica, and how long that answer holds', async () => {
     const server = new MemoryServer();
     const replicas = [await replica(server, "pod-a"), await replica(server, "pod-b")];
     await Promise.all(replicas.map(leaderOf));
-    const leader = replicas.find((sidecar) => sidecar.elector.isLeader())?.elector.identity;
+    const leader = replicas.find((sidecar) => sidecar.elector.isLeader())?.elector;
     for (const sidecar of replicas) {
       const response = await fetch(`${sidecar.server?.url}/`);
       expect(response.status).toBe(200);
       expect(response.headers.get("content-type")).toBe("application/json");
-      expect(await response.text()).toBe(`{"name":"${leader}"}`);
+      const body = (await response.json()) as { name: string; validForMs: number; fencingToken?: number };
+      // The 2016 answer's one field, first, as before; a parser that reads `name` sees no change.
+      expect(Object.keys(body)[0]).toBe("name");
+      expect(body.name).toBe(leader?.identity);
+      expect(body.validForMs).toBeGreaterThan(0);
+      // Never longer than the term can last: the renew deadline (ttl / 2) for the leader, the ttl for others.
+      expect(body.validForMs).toBeLessThanOrEqual(leader === sidecar.elector ? 1000 : 2000);
+      expect(Number(response.headers.get("tenure-valid-for-ms"))).toBeGreaterThanOrEqual(body.validForMs - 5);
+      // Only the leader's own sidecar hands out the token.
+      expect(body.fencingToken).toBe(sidecar.elector === leader ? leader.fencingToken() : undefined);
     }
+  });
+
+  it("stops naming itself when cut off from the store, by its renew deadline, while the record still names it", async () => {
+    const server = new MemoryServer();
+    const store = server.connect({ timeoutMs: 5_000 });
+    const flags = parseFlags(["--election=example", "--id=pod-a", "--ttl=2s", "--http=127.0.0.1:0"], {});
+    const sidecar = await startSidecar(flags, { logger: silentLogger, store });
+    running.push(sidecar);
+    await leaderOf(sidecar);
+    const ask = async () => (await (await fetch(`${sidecar.server?.url}/`)).json()) as { name: string };
+    expect((await ask()).name).toBe("pod-a");
+    const cutAt = performance.now();
+    (store as MemoryStore).disconnect("blackhole");
+    // Within the renew deadline (1 s at ttl 2 s) of its last renewal, it no longer claims to lead.
+    while ((await ask()).name === "pod-a") {
+      expect(performance.now() - cutAt).toBeLessThan(1000 + 500);
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+    expect(await ask()).toEqual({ name: "", validForMs: 0 });
+    expect(JSON.parse(server.readRaw("example") ?? "{}").holderIdentity).toBe("pod-a");
   });
 
   it("answers an empty name while no leader is known", async () => {
@@ -51,8 +82,8 @@ describe("status server", () => {
     const observer = await startSidecar(flags, { logger: silentLogger, store: server.connect() });
     running.push(observer);
     // The lock is released: the observer will take it, but its first answer may still be empty.
-    const body = await (await fetch(`${observer.server?.url}/`)).text();
-    expect(['{"name":""}', '{"name":"observer"}']).toContain(body);
+    const body = (await (await fetch(`${observer.server?.url}/`)).json()) as { name: string };
+    expect(["", "observer"]).toContain(body.name);
   });
 
   it("serves health, readiness and Prometheus metrics", async () => {
@@ -88,10 +119,45 @@ describe("status server", () => {
         text += new TextDecoder().decode(chunk.value);
       }
     };
-    await readUntil(/event: leader\ndata: \{"name":"pod-a"\}\n\n/);
+    await readUntil(/event: leader\ndata: \{"name":"pod-a","validForMs":\d+\}\n\n/);
     await first.shutdown({ release: true });
-    await readUntil(/data: \{"name":"pod-b"\}/);
+    await readUntil(/data: \{"name":"pod-b","validForMs":\d+,"fencingToken":\d+\}/);
     abort.abort();
+  });
+
+  it("is not ready when the store refuses for a reason waiting will not fix", async () => {
+    const server = new MemoryServer();
+    const inner = server.connect();
+    // A store whose writes are denied, as a missing RBAC rule would: reads work, writes never will.
+    const denied: LockStore = {
+      backend: inner.backend,
+      capabilities: inner.capabilities,
+      get: (name, options) => inner.get(name, options),
+      create: async (_name: string, _record: LeaderRecord) => {
+        throw new PermissionDeniedError("create is forbidden", { backend: "memory" });
+      },
+      update: async () => {
+        throw new PermissionDeniedError("update is forbidden", { backend: "memory" });
+      },
+      close: () => inner.close(),
+    };
+    const flags = parseFlags(["--election=example", "--id=pod-a", "--ttl=2s", "--http=127.0.0.1:0"], {});
+    const sidecar = await startSidecar(flags, {
+      logger: createConsoleLogger({ level: "error" }),
+      store: denied,
+    });
+    running.push(sidecar);
+    await new Promise<void>((resolve) => {
+      const unsubscribe = sidecar.elector.subscribe((event) => {
+        if (event.type === "store-error") {
+          unsubscribe();
+          resolve();
+        }
+      });
+    });
+    const response = await fetch(`${sidecar.server?.url}/readyz`);
+    expect(response.status).toBe(503);
+    expect(await response.text()).toMatch(/PERMISSION_DENIED/);
   });
 
   it("is not ready while the store has not answered", async () => {
@@ -102,6 +168,6 @@ describe("status server", () => {
     const sidecar = await startSidecar(flags, { logger: createConsoleLogger({ level: "error" }), store });
     running.push(sidecar);
     expect((await fetch(`${sidecar.server?.url}/readyz`)).status).toBe(503);
-    expect(await (await fetch(`${sidecar.server?.url}/`)).text()).toBe('{"name":""}');
+    expect(await (await fetch(`${sidecar.server?.url}/`)).text()).toBe('{"name":"","validForMs":0}');
   });
 });
