@@ -1,5 +1,6 @@
 // `npm run servers -- <command>`: starts, stops and shows the real servers the tests use.
 // Runs directly on Node 24 (type stripping), so this package stays erasable-only TypeScript.
+import { clusterNames, openCluster, stopClusters } from "./clusters.ts";
 import { messageOf } from "./errors.ts";
 import { readServersFile, serverStatus, startServers, stopServers } from "./harness.ts";
 import { stateLayout } from "./paths.ts";
@@ -9,7 +10,7 @@ const usage = `usage: npm run servers -- <command> [options]
 
 commands:
   up [${serverNames.join("] [")}]   install or build what is missing, start the servers (none named: all)
-  down                 stop every server started by \`up\` and remove its data
+  down                 stop every server started by \`up\` (and every cluster a test started there), remove the data
   status               show what runs and where
   env                  print the TENURE_* variables that point tests at the running servers
 
@@ -76,8 +77,18 @@ function overrideFor(record: ServerRecord): string {
   }
 }
 
+/** Clusters recorded in the state folder (started by fault tests), one line each. */
+function printClusters(stateDir: string | undefined): void {
+  for (const name of clusterNames(stateDir)) {
+    const cluster = openCluster(name, stateDir === undefined ? {} : { stateDir });
+    const members = cluster.members.map((member) => `${member.name}=${member.pid}(${member.state})`);
+    console.log(`cluster ${name} (${cluster.kind} ${cluster.version}): ${members.join(" ")}`);
+  }
+}
+
 function printStatus(stateDir: string | undefined): void {
   const statuses = serverStatus(stateDir);
+  printClusters(stateDir);
   if (statuses.length === 0) {
     console.log(`no servers running under ${stateLayout(stateDir).stateDir}`);
     return;
@@ -85,7 +96,8 @@ function printStatus(stateDir: string | undefined): void {
   for (const status of statuses) {
     const state = status.external ? "external" : status.running ? "running" : "NOT RUNNING";
     const pids = status.processes.map(
-      (managed) => `${managed.label}=${managed.pid}${managed.running ? "" : "(dead)"}`,
+      (managed) =>
+        `${managed.label}=${managed.pid}${managed.running ? (managed.paused ? "(paused)" : "") : "(dead)"}`,
     );
     console.log(
       `${status.name.padEnd(11)} ${status.version.padEnd(8)} ${state.padEnd(11)} ${describeEndpoint(status.record)}`,
@@ -111,7 +123,9 @@ async function main(argv: readonly string[]): Promise<number> {
       return 0;
     }
     case "down": {
-      const stopped = await stopServers(args.stateDir === undefined ? {} : { stateDir: args.stateDir });
+      const where = args.stateDir === undefined ? {} : { stateDir: args.stateDir };
+      const clusters = (await stopClusters(where)).map((name) => `cluster ${name}`);
+      const stopped = [...clusters, ...(await stopServers(where))];
       log(stopped.length === 0 ? "nothing was running" : `stopped ${stopped.join(", ")}`);
       return 0;
     }

@@ -1,10 +1,12 @@
 import { mkdirSync, readdirSync, rmSync } from "node:fs";
-import { join, relative } from "node:path";
+import { join } from "node:path";
+import { stopClusters } from "./clusters.ts";
 import { messageOf } from "./errors.ts";
 import { externalServer } from "./external.ts";
 import { launchInOrder, type StartContext, stopProcesses } from "./launch.ts";
-import { type StateLayout, stateLayout } from "./paths.ts";
-import { isRunning } from "./process.ts";
+import { removeDataDir, stateLayout } from "./paths.ts";
+import { isPaused, isRunning, pauseProcess, resumeProcess } from "./process.ts";
+import { waitUntilReady } from "./readiness.ts";
 import { installConsul, startConsul } from "./servers/consul.ts";
 import { installEtcd, startEtcd } from "./servers/etcd.ts";
 import { installKubernetes, startKubernetes } from "./servers/kubernetes.ts";
@@ -63,15 +65,6 @@ async function install(name: ServerName, context: StartContext): Promise<() => P
 /** Whether every process of a started server still runs. */
 function isAlive(record: ServerRecord): boolean {
   return record.processes.every((managed) => isRunning(managed.pid, managed.binary));
-}
-
-/** Removes a server's data folder, refusing any folder outside the state folder's data/. */
-function removeDataDir(layout: StateLayout, dataDir: string | null): void {
-  if (dataDir === null) return;
-  const inside = relative(layout.dataDir, dataDir);
-  if (inside === "" || inside.startsWith(".."))
-    throw new Error(`refusing to remove ${dataDir}: not under ${layout.dataDir}`);
-  rmSync(dataDir, { recursive: true, force: true });
 }
 
 function withServer(file: ServersFile, record: ServerRecord): ServersFile {
@@ -158,18 +151,20 @@ export async function startServers(
 /** Options for {@link stopServers}. */
 export interface StopServersOptions {
   readonly stateDir?: string;
-  /** Only these servers (default: every server the state folder lists). */
+  /** Only these servers (default: every server the state folder lists, and every cluster it records). */
   readonly names?: readonly ServerName[];
 }
 
 /**
  * Stops exactly the processes listed in `<stateDir>/servers.json` (checking each pid still runs
  * the binary we started) and removes their data folders; servers given by environment variables
- * are only forgotten. Resolves with the names of the servers stopped. Throws if a process would
- * not die, naming it.
+ * are only forgotten. Without `names`, also stops the clusters recorded under `<stateDir>/clusters/`
+ * (see `startEtcdCluster`). Resolves with the names of the servers stopped. Throws if a process
+ * would not die, naming it.
  */
 export async function stopServers(options: StopServersOptions = {}): Promise<ServerName[]> {
   const layout = stateLayout(options.stateDir);
+  if (options.names === undefined) await stopClusters({ stateDir: layout.stateDir });
   let file = loadServersFile(layout);
   if (file === undefined) return [];
   const stopped: ServerName[] = [];
@@ -204,11 +199,7 @@ export async function restartServer(
   options: { readonly stateDir?: string } = {},
 ): Promise<ServerRecord> {
   const layout = stateLayout(options.stateDir);
-  const file = readServersFile(layout.stateDir);
-  const record = file.servers[name];
-  if (record === undefined) throw new Error(`${name} is not running under ${layout.stateDir}`);
-  if (record.external)
-    throw new Error(`${name} was given by an environment variable; the harness cannot restart it`);
+  const record = managedRecord(name, layout.stateDir, "restart");
   await stopProcesses(record.processes);
   const processes = await launchInOrder(
     name,
@@ -217,6 +208,55 @@ export async function restartServer(
   const restarted = { ...record, processes, pid: processes.at(-1)?.pid ?? null } as ServerRecord;
   saveServersFile(layout, withServer(readServersFile(layout.stateDir), restarted));
   return restarted;
+}
+
+/** The record of a server this state folder started; throws for a missing or external one. */
+function managedRecord(name: ServerName, stateDir: string, action: string): ServerRecord {
+  const record = readServersFile(stateDir).servers[name];
+  if (record === undefined) throw new Error(`${name} is not running under ${stateDir}`);
+  if (record.external)
+    throw new Error(`${name} was given by an environment variable; the harness cannot ${action} it`);
+  return record;
+}
+
+/**
+ * Pauses one server this state folder runs: SIGSTOP to each of its processes (kube-apiserver and
+ * its etcd alike), which keep their sockets open and answer nothing, as a hung server would.
+ * Resolves with its record once the kernel shows every process stopped. `stopServers` and
+ * `restartServer` work on a paused server.
+ */
+export async function pauseServer(
+  name: ServerName,
+  options: { readonly stateDir?: string } = {},
+): Promise<ServerRecord> {
+  const record = managedRecord(name, stateLayout(options.stateDir).stateDir, "pause");
+  for (const managed of [...record.processes].reverse())
+    await pauseProcess(managed.pid, managed.binary, managed.label);
+  return record;
+}
+
+/**
+ * Resumes a server paused by {@link pauseServer}: SIGCONT to each of its processes, then waits
+ * until each passes its readiness check again (the same check as at start). Throws, naming the
+ * log, if one does not.
+ */
+export async function resumeServer(
+  name: ServerName,
+  options: { readonly stateDir?: string } = {},
+): Promise<ServerRecord> {
+  const record = managedRecord(name, stateLayout(options.stateDir).stateDir, "resume");
+  for (const managed of record.processes) resumeProcess(managed.pid, managed.binary, managed.label);
+  for (const managed of record.processes) {
+    await waitUntilReady({
+      server: name,
+      pid: managed.pid,
+      binary: managed.binary,
+      logFile: managed.logFile,
+      probe: managed.probe,
+      timeoutMs: managed.readyTimeoutMs,
+    });
+  }
+  return record;
 }
 
 /**
@@ -239,6 +279,8 @@ export interface ProcessStatus {
   readonly label: string;
   readonly pid: number;
   readonly running: boolean;
+  /** Stopped by {@link pauseServer} (it still counts as running). */
+  readonly paused: boolean;
 }
 
 /** One server's state, as `status` shows it. */
@@ -262,6 +304,7 @@ export function serverStatus(stateDir?: string): ServerStatus[] {
       label: managed.label,
       pid: managed.pid,
       running: isRunning(managed.pid, managed.binary),
+      paused: isPaused(managed.pid, managed.binary),
     }));
     return [
       {

@@ -17,32 +17,47 @@ export interface StartContext {
 export type ProcessSpec = Omit<ManagedProcess, "pid">;
 
 /**
+ * Starts one server process without waiting for it (callers that must record its pid before the
+ * wait use this with {@link waitForProcess}). Throws a {@link ServerSetupError} if it cannot be spawned.
+ */
+export async function spawnProcess(server: string, spec: ProcessSpec): Promise<ManagedProcess> {
+  // Spawned by the path given, not its target: redis-server is a symlink whose name selects the mode.
+  try {
+    const pid = await spawnDaemon(spec.binary, spec.args, { logFile: spec.logFile });
+    return { ...spec, pid };
+  } catch (error) {
+    throw new ServerSetupError(server, `start ${spec.label}`, messageOf(error), spec.logFile, error);
+  }
+}
+
+/**
+ * Waits until a started process passes its readiness probe. If it does not, the process is
+ * stopped and a {@link ServerSetupError} naming its log is thrown.
+ */
+export async function waitForProcess(server: string, managed: ManagedProcess): Promise<void> {
+  try {
+    await waitUntilReady({
+      server,
+      pid: managed.pid,
+      binary: managed.binary,
+      logFile: managed.logFile,
+      probe: managed.probe,
+      timeoutMs: managed.readyTimeoutMs,
+    });
+  } catch (error) {
+    await stopProcess(managed.pid, managed.binary);
+    throw error;
+  }
+}
+
+/**
  * Starts one server process and waits until its readiness probe passes. If it does not become
  * ready, the process is stopped and a {@link ServerSetupError} naming its log is thrown.
  */
 export async function launchProcess(server: ServerName, spec: ProcessSpec): Promise<ManagedProcess> {
-  // Spawned by the path given, not its target: redis-server is a symlink whose name selects the mode.
-  const binary = spec.binary;
-  let pid: number;
-  try {
-    pid = await spawnDaemon(binary, spec.args, { logFile: spec.logFile });
-  } catch (error) {
-    throw new ServerSetupError(server, `start ${spec.label}`, messageOf(error), spec.logFile, error);
-  }
-  try {
-    await waitUntilReady({
-      server,
-      pid,
-      binary,
-      logFile: spec.logFile,
-      probe: spec.probe,
-      timeoutMs: spec.readyTimeoutMs,
-    });
-  } catch (error) {
-    await stopProcess(pid, binary);
-    throw error;
-  }
-  return { ...spec, binary, pid };
+  const managed = await spawnProcess(server, spec);
+  await waitForProcess(server, managed);
+  return managed;
 }
 
 /** Stops processes in reverse start order; resolves with the labels that could not be confirmed gone. */

@@ -1,5 +1,6 @@
+import { rmSync } from "node:fs";
 import { homedir } from "node:os";
-import { join, resolve } from "node:path";
+import { join, relative, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 
 /** Folder of the @tenure/testing package (holds the Go wrapper modules). */
@@ -31,9 +32,14 @@ export interface StateLayout {
   readonly serversFile: string;
   readonly dataDir: string;
   readonly logDir: string;
+  /** One record per cluster (`clusters/<name>.json`), kept apart from servers.json. */
+  readonly clustersDir: string;
 }
 
-/** The layout under `stateDir`: `servers.json`, `data/<server>/`, `logs/<name>.log`. */
+/**
+ * The layout under `stateDir`: `servers.json`, `data/<server>/`, `logs/<name>.log`, and for
+ * clusters `clusters/<cluster>.json`, `data/<cluster>/<member>/`, `logs/<cluster>/<member>.log`.
+ */
 export function stateLayout(stateDir: string = defaultStateDir): StateLayout {
   const dir = resolve(stateDir);
   return {
@@ -41,5 +47,15 @@ export function stateLayout(stateDir: string = defaultStateDir): StateLayout {
     serversFile: join(dir, "servers.json"),
     dataDir: join(dir, "data"),
     logDir: join(dir, "logs"),
+    clustersDir: join(dir, "clusters"),
   };
+}
+
+/** Removes a data folder, refusing any folder outside the state folder's data/. */
+export function removeDataDir(layout: StateLayout, dataDir: string | null): void {
+  if (dataDir === null) return;
+  const inside = relative(layout.dataDir, dataDir);
+  if (inside === "" || inside.startsWith(".."))
+    throw new Error(`refusing to remove ${dataDir}: not under ${layout.dataDir}`);
+  rmSync(dataDir, { recursive: true, force: true });
 }

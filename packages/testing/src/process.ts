@@ -104,6 +104,16 @@ export function spawnDaemon(
   });
 }
 
+/** State letter of a process from /proc/<pid>/stat ("R", "S", "T", "Z", …), or undefined when gone. */
+function stateLetter(pid: number): string | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    return stat.slice(stat.lastIndexOf(")") + 2, stat.lastIndexOf(")") + 3);
+  } catch {
+    return undefined;
+  }
+}
+
 /**
  * Whether `pid` is alive and still runs `binary` (guards against a recycled pid: a process is
  * only ours if its executable, or the start of its command line, is the binary we launched; the
@@ -111,14 +121,19 @@ export function spawnDaemon(
  */
 export function isRunning(pid: number, binary: string): boolean {
   try {
-    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
-    const state = stat.slice(stat.lastIndexOf(")") + 2, stat.lastIndexOf(")") + 3);
-    if (state === "Z" || state === "X") return false;
+    const state = stateLetter(pid);
+    if (state === undefined || state === "Z" || state === "X") return false;
     if (readlinkSync(`/proc/${pid}/exe`) === realpathSync(binary)) return true;
     return readFileSync(`/proc/${pid}/cmdline`, "utf8").startsWith(binary);
   } catch {
     return false;
   }
+}
+
+/** Whether `pid` runs `binary` and is stopped (SIGSTOP): alive, but answers nothing. */
+export function isPaused(pid: number, binary: string): boolean {
+  const state = stateLetter(pid);
+  return (state === "T" || state === "t") && isRunning(pid, binary);
 }
 
 /** Sends `signal` to the process group led by `pid` (our daemons lead their own group). */
@@ -143,6 +158,8 @@ function killGroup(pid: number | undefined, signal: NodeJS.Signals): void {
 export async function stopProcess(pid: number, binary: string, graceMs = 10_000): Promise<boolean> {
   if (!isRunning(pid, binary)) return true;
   killGroup(pid, "SIGTERM");
+  // A paused (SIGSTOPped) process acts on SIGTERM only once it runs again.
+  killGroup(pid, "SIGCONT");
   if (await waitUntilGone(pid, binary, graceMs)) return true;
   killGroup(pid, "SIGKILL");
   return waitUntilGone(pid, binary, 5_000);
@@ -155,4 +172,38 @@ async function waitUntilGone(pid: number, binary: string, timeoutMs: number): Pr
     await sleep(50);
   }
   return !isRunning(pid, binary);
+}
+
+/**
+ * Kills a process we started at once (SIGKILL to its group: no shutdown, like a crash) and waits
+ * (bounded) until it is gone. Does nothing if the pid no longer runs `binary`. Resolves false if
+ * it could not be confirmed gone.
+ */
+export async function killProcess(pid: number, binary: string): Promise<boolean> {
+  if (!isRunning(pid, binary)) return true;
+  killGroup(pid, "SIGKILL");
+  return waitUntilGone(pid, binary, 5_000);
+}
+
+/**
+ * Stops (SIGSTOP) the process group of a process we started and waits (bounded) until the
+ * kernel shows it stopped. Throws if the pid does not run `binary` or does not stop.
+ */
+export async function pauseProcess(pid: number, binary: string, label: string): Promise<void> {
+  if (!isRunning(pid, binary)) throw new Error(`${label} (pid ${pid}) is not running: cannot pause it`);
+  killGroup(pid, "SIGSTOP");
+  const deadline = Date.now() + 5_000;
+  while (!isPaused(pid, binary)) {
+    if (Date.now() >= deadline) throw new Error(`${label} (pid ${pid}) did not stop within 5 s of SIGSTOP`);
+    await sleep(10);
+  }
+}
+
+/**
+ * Continues (SIGCONT) the process group of a process we started. Throws if the pid does not run
+ * `binary`. It runs again at once; whether it serves again is for the caller to check.
+ */
+export function resumeProcess(pid: number, binary: string, label: string): void {
+  if (!isRunning(pid, binary)) throw new Error(`${label} (pid ${pid}) is not running: cannot resume it`);
+  killGroup(pid, "SIGCONT");
 }

@@ -3,6 +3,7 @@ import { join } from "node:path";
 import { ensureGoBinary } from "../build.ts";
 import { launchInOrder, type ProcessSpec, type StartContext } from "../launch.ts";
 import { freePorts, loopback } from "../ports.ts";
+import type { ReadinessProbe } from "../readiness.ts";
 import type { EtcdServer } from "../state.ts";
 import { goBinaries } from "../versions.ts";
 
@@ -21,6 +22,46 @@ export interface EtcdProcessOptions {
   readonly unsafeNoFsync: boolean;
 }
 
+/** Where one etcd member listens and which cluster it belongs to. */
+export interface EtcdMemberOptions {
+  readonly name: string;
+  readonly dataDir: string;
+  readonly clientUrl: string;
+  readonly peerUrl: string;
+  /** `name=peerUrl` of every member, comma-separated (read only when the data folder is new). */
+  readonly initialCluster: string;
+  /** Keeps members of different clusters from joining each other by mistake. */
+  readonly initialClusterToken?: string;
+  /** Skip fsync: fast, but a machine crash loses writes (a killed process does not). */
+  readonly unsafeNoFsync: boolean;
+}
+
+/**
+ * Arguments of one etcd member. The `--initial-*` ones matter only for a new data folder: a
+ * member restarted on its old data folder takes its identity and peers from there.
+ */
+export function etcdMemberArgs(options: EtcdMemberOptions): string[] {
+  return [
+    `--name=${options.name}`,
+    `--data-dir=${options.dataDir}`,
+    `--listen-client-urls=${options.clientUrl}`,
+    `--advertise-client-urls=${options.clientUrl}`,
+    `--listen-peer-urls=${options.peerUrl}`,
+    `--initial-advertise-peer-urls=${options.peerUrl}`,
+    `--initial-cluster=${options.initialCluster}`,
+    "--initial-cluster-state=new",
+    ...(options.initialClusterToken === undefined
+      ? []
+      : [`--initial-cluster-token=${options.initialClusterToken}`]),
+    ...(options.unsafeNoFsync ? ["--unsafe-no-fsync"] : []),
+  ];
+}
+
+/** Ready when `/health` says true: the member serves and its cluster has a leader. */
+export function etcdHealthProbe(clientUrl: string): ReadinessProbe {
+  return { kind: "http", url: `${clientUrl}/health`, bodyPattern: '"health":\\s*"true"' };
+}
+
 /** A single-member etcd on two free loopback ports; resolves with its spec and client URL. */
 export async function etcdProcessSpec(
   options: EtcdProcessOptions,
@@ -29,17 +70,14 @@ export async function etcdProcessSpec(
   const clientUrl = `http://${loopback}:${clientPort}`;
   const peerUrl = `http://${loopback}:${peerPort}`;
   mkdirSync(options.dataDir, { recursive: true, mode: 0o700 });
-  const args = [
-    "--name=tenure",
-    `--data-dir=${options.dataDir}`,
-    `--listen-client-urls=${clientUrl}`,
-    `--advertise-client-urls=${clientUrl}`,
-    `--listen-peer-urls=${peerUrl}`,
-    `--initial-advertise-peer-urls=${peerUrl}`,
-    `--initial-cluster=tenure=${peerUrl}`,
-    "--initial-cluster-state=new",
-    ...(options.unsafeNoFsync ? ["--unsafe-no-fsync"] : []),
-  ];
+  const args = etcdMemberArgs({
+    name: "tenure",
+    dataDir: options.dataDir,
+    clientUrl,
+    peerUrl,
+    initialCluster: `tenure=${peerUrl}`,
+    unsafeNoFsync: options.unsafeNoFsync,
+  });
   return {
     clientUrl,
     spec: {
@@ -47,7 +85,7 @@ export async function etcdProcessSpec(
       binary: options.binary,
       args,
       logFile: options.logFile,
-      probe: { kind: "http", url: `${clientUrl}/health`, bodyPattern: '"health":\\s*"true"' },
+      probe: etcdHealthProbe(clientUrl),
       readyTimeoutMs: 30_000,
     },
   };
