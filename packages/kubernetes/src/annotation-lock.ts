@@ -45,14 +45,22 @@ function annotated(
   };
 }
 
+/** Where the annotation lock keeps its token: a JSON number, exact up to 2^53 − 1. */
+const ANNOTATION_TOKEN = `leaderTransitions in the ${LEADER_ANNOTATION} annotation`;
+
 function endpointsKind(api: CoreV1Api, backend: string): ObjectKind<KubeObject> {
   return {
     backend,
     resource: "endpoints",
+    apiGroup: "",
+    tokenField: ANNOTATION_TOKEN,
+    maxToken: Number.MAX_SAFE_INTEGER,
     read: (name, namespace, options) => api.readNamespacedEndpoints({ name, namespace }, options),
     create: (namespace, body, options) => api.createNamespacedEndpoints({ namespace, body }, options),
     replace: (name, namespace, body, options) =>
       api.replaceNamespacedEndpoints({ name, namespace, body }, options),
+    list: (namespace, fieldSelector, options) =>
+      api.listNamespacedEndpoints({ namespace, fieldSelector }, options),
     watch: (namespace, query, options) =>
       api.listNamespacedEndpoints({ namespace, watch: true, allowWatchBookmarks: true, ...query }, options),
     decode: annotationToRecord,
@@ -66,10 +74,15 @@ function configMapKind(api: CoreV1Api, backend: string): ObjectKind<KubeObject> 
   return {
     backend,
     resource: "configmaps",
+    apiGroup: "",
+    tokenField: ANNOTATION_TOKEN,
+    maxToken: Number.MAX_SAFE_INTEGER,
     read: (name, namespace, options) => api.readNamespacedConfigMap({ name, namespace }, options),
     create: (namespace, body, options) => api.createNamespacedConfigMap({ namespace, body }, options),
     replace: (name, namespace, body, options) =>
       api.replaceNamespacedConfigMap({ name, namespace, body }, options),
+    list: (namespace, fieldSelector, options) =>
+      api.listNamespacedConfigMap({ namespace, fieldSelector }, options),
     watch: (namespace, query, options) =>
       api.listNamespacedConfigMap({ namespace, watch: true, allowWatchBookmarks: true, ...query }, options),
     decode: annotationToRecord,

@@ -31,7 +31,11 @@ interface StatusBody {
   readonly message?: string;
   readonly reason?: string;
   readonly code?: number;
-  readonly details?: { readonly kind?: string; readonly name?: string };
+  readonly details?: {
+    readonly kind?: string;
+    readonly name?: string;
+    readonly causes?: readonly { readonly reason?: string; readonly field?: string }[];
+  };
 }
 
 /** The `Status` object an apiserver sends with an error, when the client kept it. */
@@ -133,18 +137,37 @@ function mapStatus(error: ApiException<unknown>, site: CallSite): TenureError {
         remedy: "check the kubeconfig's user, token or client certificate",
       });
     case 403:
+      if (status.details?.causes?.some((cause) => cause.reason === "NamespaceTerminating")) {
+        // The namespace lifecycle plugin, not RBAC: granting anything would not help.
+        return new InvalidArgumentError(
+          "namespace",
+          `must name a namespace that exists and is not being deleted; "${site.namespace}" is being deleted${said}`,
+          {
+            ...context,
+            cause: error,
+            remedy:
+              "wait until the namespace is gone and create it again, or pass another one as the `namespace` option",
+          },
+        );
+      }
       return new PermissionDeniedError(`cannot ${site.verb} ${target}${said}`, {
         ...context,
         cause: error,
         remedy: `grant "${site.verb}" on ${site.resource} in namespace "${site.namespace}" with a Role and RoleBinding (see the @tenure/kubernetes README, "RBAC")`,
       });
     case 404:
+      // The apiserver answers a write into a missing namespace with 404 naming the namespace (a read
+      // of a missing object says only that the object is missing, which get reports as null).
       if (status.details?.kind === "namespaces" || site.operation === "create") {
-        return new InvalidArgumentError("namespace", `namespace "${site.namespace}" does not exist${said}`, {
-          ...context,
-          cause: error,
-          remedy: "create the namespace or pass an existing one as the `namespace` option",
-        });
+        return new InvalidArgumentError(
+          "namespace",
+          `must name an existing namespace; namespace "${site.namespace}" does not exist${said}`,
+          {
+            ...context,
+            cause: error,
+            remedy: "create the namespace or pass an existing one as the `namespace` option",
+          },
+        );
       }
       return new ConflictError("the lock no longer exists", { ...context, cause: error });
     case 400:

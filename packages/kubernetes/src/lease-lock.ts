@@ -3,7 +3,7 @@ import type { DecodeResult, LeaderRecord } from "@tenure/core";
 import { recordFromObject } from "@tenure/core";
 import { defaultKubeConfig, type KubernetesLockOptions, validNamespace, validTimeout } from "./client.js";
 import { KubernetesObjectLock, type ObjectKind } from "./object-lock.js";
-import { assertKubernetesRecord, ExactMicroTime, toMicroTime } from "./wire.js";
+import { assertKubernetesRecord, ExactMicroTime, INT32_MAX, toMicroTime } from "./wire.js";
 
 export interface LeaseLockOptions extends KubernetesLockOptions {
   /** An existing client to make the calls with (its configuration, middleware and credentials). */
@@ -51,10 +51,15 @@ function leaseKind(api: CoordinationV1Api): ObjectKind<V1Lease> {
   return {
     backend: BACKEND,
     resource: "leases.coordination.k8s.io",
+    apiGroup: "coordination.k8s.io",
+    tokenField: "the Lease's spec.leaseTransitions (int32)",
+    maxToken: INT32_MAX,
     read: (name, namespace, options) => api.readNamespacedLease({ name, namespace }, options),
     create: (namespace, body, options) => api.createNamespacedLease({ namespace, body }, options),
     replace: (name, namespace, body, options) =>
       api.replaceNamespacedLease({ name, namespace, body }, options),
+    list: (namespace, fieldSelector, options) =>
+      api.listNamespacedLease({ namespace, fieldSelector }, options),
     watch: (namespace, query, options) =>
       api.listNamespacedLease({ namespace, watch: true, allowWatchBookmarks: true, ...query }, options),
     decode: leaseToRecord,

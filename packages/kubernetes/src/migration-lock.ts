@@ -211,6 +211,26 @@ function movedOn(store: LockStore, name: string, version: string | null): boolea
   return knownOrder !== undefined && expectedOrder !== undefined && knownOrder > expectedOrder;
 }
 
+/** Creates one half: a Kubernetes lock stores the token as the migration lock raised it. */
+function createHalf(
+  store: LockStore,
+  name: string,
+  record: LeaderRecord,
+  options: OperationOptions | undefined,
+): Promise<Snapshot> {
+  return store instanceof KubernetesObjectLock
+    ? store.createExactly(name, record, options)
+    : store.create(name, record, options);
+}
+
+/** `record` with the token the first half stored, so that the second half names the same term. */
+function sameToken(record: LeaderRecord, first: Snapshot): LeaderRecord {
+  const token = first.record?.leaderTransitions;
+  return token === undefined || token === record.leaderTransitions
+    ? record
+    : { ...record, leaderTransitions: token };
+}
+
 function stateAt(sightings: readonly Sighting[], point: bigint): Sighting | undefined {
   return sightings.findLast((sighting) => sighting.point <= point);
 }
@@ -250,6 +270,17 @@ function maxPoint(a: bigint, b: bigint): bigint {
  * The cost of a partial write is therefore time (at most a lease), never a second leader. The merged
  * lease duration and transition count are the larger of the two halves, so expiry is judged
  * conservatively and the next fencing token exceeds both.
+ *
+ * ## Fencing tokens
+ *
+ * A create (both objects missing: never created, or both deleted) raises the token once, before
+ * either write, above the floor of both objects (see KubernetesObjectLock.tokenFloor), and writes
+ * both halves with it, so the new term's token exceeds every token either object ever carried. An
+ * update that finds one half missing creates it with the record as given: the other half still holds
+ * the lock's history, and the engine's token exceeds it. That is not enough in one case: while a fleet
+ * on a single lock still writes one of the objects alone (the annotation fleet in step 1, the Lease
+ * fleet in step 2), its tokens can run ahead of the other object's; if that object is then deleted,
+ * the migration fleet recreates it with tokens the single-lock fleet already handed out.
  */
 export class MigrationLock implements LockStore {
   readonly backend: string;
@@ -318,8 +349,10 @@ export class MigrationLock implements LockStore {
         operation: "create",
       });
     }
-    const primary = await this.primary.create(name, record, options);
-    const secondary = await this.secondary.create(name, record, options);
+    const raised = await this.#raiseToken(name, record, options);
+    const primary = await createHalf(this.primary, name, raised, options);
+    // A half that raised its token on its own (a LockStore that is not a Kubernetes lock) sets it for both.
+    const secondary = await createHalf(this.secondary, name, sameToken(raised, primary), options);
     return this.#merged(name, primary, secondary);
   }
 
@@ -348,10 +381,14 @@ export class MigrationLock implements LockStore {
         operation: "update",
       });
     }
-    const write = (store: LockStore, version: string | null): Promise<Snapshot> =>
-      version === null ? store.create(name, record, options) : store.update(name, record, version, options);
-    const primary = await write(this.primary, pair[0]);
-    const secondary = await write(this.secondary, pair[1]);
+    // A missing half is created with the record exactly as given, like the half that is updated: an
+    // update stores what the engine asked for, and the two halves must name the same term. The token
+    // needs no raising here: the other half exists, and the engine's token is above its tokens (see
+    // "Fencing tokens" in the class comment for the one case where that is not enough).
+    const write = (store: LockStore, version: string | null, half: LeaderRecord): Promise<Snapshot> =>
+      version === null ? createHalf(store, name, half, options) : store.update(name, half, version, options);
+    const primary = await write(this.primary, pair[0], record);
+    const secondary = await write(this.secondary, pair[1], sameToken(record, primary));
     return this.#merged(name, primary, secondary);
   }
 
@@ -427,6 +464,31 @@ export class MigrationLock implements LockStore {
   async close(): Promise<void> {
     this.#closed = true;
     await Promise.all([this.primary.close(), this.secondary.close()]);
+  }
+
+  /**
+   * `record` with its token raised to the floor of both objects (see KubernetesObjectLock.tokenFloor),
+   * computed before either write, so that the two halves store the same token and name the same term.
+   * Both objects live in one etcd, so either floor is above every token either object ever carried;
+   * the larger is used. When one half cannot carry the floor (a Lease, above half its int32 range:
+   * see KubernetesObjectLock.raiseToken), the token stays as given for both, and that half warns. A
+   * half that is not a Kubernetes lock raises nothing here.
+   */
+  async #raiseToken(
+    name: string,
+    record: LeaderRecord,
+    options: OperationOptions | undefined,
+  ): Promise<LeaderRecord> {
+    const locks = [this.primary, this.secondary].filter((store) => store instanceof KubernetesObjectLock);
+    if (locks.length === 0) return record;
+    const floors = await Promise.all(locks.map((lock) => lock.tokenFloor(name, options)));
+    let floor: bigint | undefined;
+    for (const candidate of floors) {
+      if (candidate !== undefined && (floor === undefined || candidate > floor)) floor = candidate;
+    }
+    if (floor === undefined) return record;
+    const token = Math.min(...locks.map((lock) => lock.raiseToken(name, record, floor).leaderTransitions));
+    return token === record.leaderTransitions ? record : { ...record, leaderTransitions: token };
   }
 
   #merged(name: string, primary: Snapshot, secondary: Snapshot): Snapshot {

@@ -3,6 +3,7 @@ import type {
   DecodeResult,
   LeaderRecord,
   LockStore,
+  LogFields,
   Logger,
   OperationOptions,
   Snapshot,
@@ -25,6 +26,11 @@ export interface KubeObject {
   metadata?: V1ObjectMeta;
 }
 
+/** The part of a list answer the token floor reads. */
+export interface KubeList {
+  metadata?: { resourceVersion?: string };
+}
+
 /** Query of a one-object watch. */
 export interface WatchQuery {
   readonly fieldSelector: string;
@@ -45,9 +51,17 @@ export interface ObjectKind<T extends KubeObject> {
   readonly backend: string;
   /** The resource as RBAC names it, e.g. `"leases.coordination.k8s.io"`. */
   readonly resource: string;
+  /** RBAC's apiGroups entry of the resource: `"coordination.k8s.io"`, or `""` for the core group. */
+  readonly apiGroup: string;
+  /** Where the record's token is stored, for messages, e.g. `"spec.leaseTransitions"`. */
+  readonly tokenField: string;
+  /** The largest token the object can store (int32 on a Lease, a safe JSON integer in an annotation). */
+  readonly maxToken: number;
   read(name: string, namespace: string, options: ConfigurationOptions): Promise<T>;
   create(namespace: string, body: T, options: ConfigurationOptions): Promise<T>;
   replace(name: string, namespace: string, body: T, options: ConfigurationOptions): Promise<T>;
+  /** A consistent list (no resourceVersion: "most recent", a quorum read) with the given field selector. */
+  list(namespace: string, fieldSelector: string, options: ConfigurationOptions): Promise<KubeList>;
   /** A list call with `watch=true`; its body is taken as a stream by the runner. */
   watch(namespace: string, query: WatchQuery, options: ConfigurationOptions): Promise<unknown>;
   /** The record an object holds, or why it holds none that can be read. */
@@ -87,6 +101,9 @@ export class KubernetesObjectLock<T extends KubeObject> implements LockStore {
   readonly #kind: ObjectKind<T>;
   readonly #runner: CallRunner;
   readonly #watchTimeoutSeconds: number;
+  readonly #logger: Logger | undefined;
+  /** Warnings already logged by this store (each is logged once per store, not once per create). */
+  readonly #warned = new Set<string>();
   /**
    * The last object seen per election. A replace sends the whole object, so it is built on the
    * object the caller's version came from: fields this lock does not own survive. When the caller's
@@ -102,6 +119,7 @@ export class KubernetesObjectLock<T extends KubeObject> implements LockStore {
     this.namespace = settings.namespace;
     this.#runner = new CallRunner(kind.backend, settings.requestTimeoutMs, settings.logger);
     this.#watchTimeoutSeconds = settings.watchTimeoutSeconds;
+    this.#logger = settings.logger;
   }
 
   /** Throws INVALID_ARGUMENT when `record` cannot be stored under `name` in this kind of object. */
@@ -133,7 +151,25 @@ export class KubernetesObjectLock<T extends KubeObject> implements LockStore {
     return cached === undefined || version === undefined ? undefined : this.#snapshotOf(cached, version);
   }
 
+  /**
+   * Creates the object, with the record's token raised above every token the lock ever carried, so
+   * that a lock deleted (`kubectl delete`, a Helm reinstall) and created again never repeats a
+   * fencing token (see {@link tokenFloor} for how, and for the cases where it cannot).
+   */
   async create(name: string, record: LeaderRecord, options?: OperationOptions): Promise<Snapshot> {
+    this.#assertName(name);
+    this.#kind.validate(record, name);
+    this.#runner.assertOpen(name, "create");
+    const floor = await this.tokenFloor(name, options);
+    return this.createExactly(name, this.raiseToken(name, record, floor), options);
+  }
+
+  /**
+   * Creates the object with `record` exactly as given, its token included. For callers that raised
+   * the token themselves: the migration lock raises it once for both of its objects, so that they
+   * name the same term.
+   */
+  async createExactly(name: string, record: LeaderRecord, options?: OperationOptions): Promise<Snapshot> {
     this.#assertName(name);
     this.#kind.validate(record, name);
     const body = this.#kind.encode(undefined, name, this.namespace, record);
@@ -141,6 +177,96 @@ export class KubernetesObjectLock<T extends KubeObject> implements LockStore {
       this.#kind.create(this.namespace, body, call),
     );
     return this.#remember(name, created);
+  }
+
+  /**
+   * The smallest token a new term of `name` may carry if it is to exceed every token the object ever
+   * carried, even one deleted since: one more than the resourceVersion of a consistent list of the
+   * object's collection, restricted to the one object (`fieldSelector=metadata.name=<name>`, which
+   * RBAC authorizes against `resourceNames`). Why that is enough:
+   *
+   * - A list without `resourceVersion` is "most recent": a quorum read, and its resourceVersion is
+   *   the etcd revision it was served at, at least the revision of every write committed before it —
+   *   every write the deleted object ever had included.
+   * - Every term's token is at most the resourceVersion of the write that started it (this create
+   *   raises the first one above the list's revision, and the write that lands it commits later;
+   *   every later term adds one to the token and commits at a higher revision). So every token the
+   *   object ever carried is at most this list's resourceVersion.
+   * - resourceVersions of one resource compare as integers: since Kubernetes 1.35 (KEP-5504) every
+   *   in-tree resourceVersion is a decimal integer, increasing with each write, and the conformance
+   *   suite checks it. (The API conventions still say "opaque"; an apiserver that serves something
+   *   else gets no floor and a warning.)
+   *
+   * Resolves `undefined` — the create keeps the caller's token, and a warning is logged once per
+   * store — when no floor can be had: the Role does not allow `list` (RBAC granted before this was
+   * needed), or the resourceVersion is not a decimal integer. Other failures reject as any call does.
+   */
+  async tokenFloor(name: string, options?: OperationOptions): Promise<bigint | undefined> {
+    this.#assertName(name);
+    const fieldSelector = `metadata.name=${name}`;
+    let list: KubeList;
+    try {
+      list = await this.#runner.run(this.#site(name, "create", "list"), options?.signal, (call) =>
+        this.#kind.list(this.namespace, fieldSelector, call),
+      );
+    } catch (error) {
+      if (!(TenureError.is(error, "PERMISSION_DENIED") && isForbidden(error))) throw error;
+      this.#warnOnce(
+        "list-forbidden",
+        `cannot list ${this.#kind.resource} in namespace "${this.namespace}" (fieldSelector ${fieldSelector}): ` +
+          `without it, a lock that was deleted and is created again may repeat a fencing token (${this.#kind.tokenField}). ` +
+          `Add "list" to the Role rule that grants get, update and watch on resourceNames ["${name}"] ` +
+          `(apiGroups ["${this.#kind.apiGroup}"], resources ["${this.#kind.resource.split(".")[0]}"]); see the @tenure/kubernetes README, "RBAC"`,
+        {
+          election: name,
+          namespace: this.namespace,
+          cause: error instanceof Error ? error.message : String(error),
+        },
+      );
+      return undefined;
+    }
+    const version = list.metadata?.resourceVersion ?? "";
+    const order = versionOrder(version);
+    if (order === undefined) {
+      this.#warnOnce(
+        "version-not-integer",
+        `the apiserver's resourceVersion ${JSON.stringify(version)} is not a decimal integer, so a lock that was deleted and is created again may repeat a fencing token`,
+        { election: name, namespace: this.namespace },
+      );
+      return undefined;
+    }
+    return order + 1n;
+  }
+
+  /**
+   * `record` with its token raised to `floor` when it is lower. The floor is carried only up to half
+   * the range the object can store ({@link maxFloor}): a token raised close to the top would leave
+   * the lock only a few terms before the next one no longer fits (a Lease's `leaseTransitions` is an
+   * int32; client-go's `+1` would even wrap to a negative number the apiserver refuses), turning a
+   * fencing promise into an election that can no longer change leader. Above that, the token stays as
+   * it is, with a warning once per store: it is then no longer above every token of a deleted and
+   * recreated lock. On a Lease that happens once the etcd revision passes 2^30 (about a billion
+   * writes in the cluster's life); the annotation record, a JSON number, carries floors up to 2^52.
+   */
+  raiseToken(name: string, record: LeaderRecord, floor: bigint | undefined): LeaderRecord {
+    if (floor === undefined || BigInt(record.leaderTransitions) >= floor) return record;
+    if (floor > BigInt(this.maxFloor)) {
+      this.#warnOnce(
+        "token-limit",
+        `the apiserver's resourceVersion (${floor - 1n}) is too large to raise ${this.#kind.tokenField} above it and still leave room for new terms (it holds at most ${this.#kind.maxToken}; floors are carried up to ${this.maxFloor}), so a lock that was deleted and is created again may repeat a fencing token`,
+        { election: name, namespace: this.namespace },
+      );
+      return record;
+    }
+    return { ...record, leaderTransitions: Number(floor) };
+  }
+
+  /**
+   * The largest floor a create raises a token to: half the range the object can store, so that a
+   * raised lock keeps at least as many terms ahead of it as there are below it.
+   */
+  get maxFloor(): number {
+    return Math.floor(this.#kind.maxToken / 2);
   }
 
   async update(
@@ -183,8 +309,9 @@ export class KubernetesObjectLock<T extends KubeObject> implements LockStore {
    *   "at most recent", which reports the object as ADDED if it appeared meanwhile.
    *
    * A stream the server ends (its timeout) is reopened from the last resourceVersion; one that
-   * expired (410) is resumed after a fresh read. The apiserver sends a watch's response headers only
-   * with its first event, so opening is bounded by the idle limit, not the request timeout.
+   * expired (410) is resumed after a fresh read. One that ends early without any event throws
+   * UNAVAILABLE instead of reopening (see the end of the loop). Opening is bounded by the idle limit
+   * (watchTimeoutSeconds plus the request timeout), not the request timeout alone.
    */
   async *watch(name: string, signal: AbortSignal): AsyncIterable<Snapshot | null> {
     this.#assertName(name);
@@ -210,6 +337,8 @@ export class KubernetesObjectLock<T extends KubeObject> implements LockStore {
       yield snapshot;
     }
     let initialEvents = initial === null;
+    /** The previous stream ended early without any event (see the end of the loop). */
+    let previousWasEmpty = false;
 
     while (!signal.aborted && !this.#runner.closed) {
       const idle = new AbortController();
@@ -219,6 +348,11 @@ export class KubernetesObjectLock<T extends KubeObject> implements LockStore {
         clearTimeout(timer);
         timer = setTimeout(() => idle.abort(), idleMs);
       };
+      const openedAt = performance.now();
+      /** The stream brought an event (a change, a deletion, a bookmark): the server is serving it. */
+      let progressed = false;
+      /** The server said the resourceVersion is too old to resume from (410). */
+      let expired = false;
       try {
         const query: WatchQuery = {
           fieldSelector: `metadata.name=${name}`,
@@ -253,6 +387,7 @@ export class KubernetesObjectLock<T extends KubeObject> implements LockStore {
           const event = line as WatchEvent;
           const object = event.object as T | undefined;
           const version = object?.metadata?.resourceVersion;
+          if (event.type !== "ERROR") progressed = true;
           if (event.type === "ADDED" || event.type === "MODIFIED") {
             if (object === undefined || version === undefined) continue;
             resourceVersion = version;
@@ -299,16 +434,49 @@ export class KubernetesObjectLock<T extends KubeObject> implements LockStore {
                 },
               );
             }
-            // Too old to resume: read the current state and watch on from it.
-            highestBefore = this.#highest.get(name);
-            const current = await this.#read(name, "watch", signal);
-            resourceVersion = current?.metadata?.resourceVersion;
-            initialEvents = current === null;
-            if (current !== null) pending.push(this.#remember(name, current));
+            expired = true;
             break;
           }
         }
-        // The server ended the stream (its timeout) or it expired: reopen where it stopped.
+        // The stream ended: the server's timeout (timeoutSeconds) ran out, or it ended the stream
+        // early — a proxy or load balancer cutting long requests, an apiserver shutting down (it ends
+        // every watch at once and asks clients to come back later), a watch cache re-initializing —
+        // or the resourceVersion expired.
+        //
+        // A stream that ended early without bringing anything is a break, not a timeout: reopening
+        // it at once could turn into a tight loop of requests (a proxy that ends every watch at once
+        // never lets one last). It is reported as UNAVAILABLE, and the engine watches again after its
+        // retry period (starting with a read, so nothing is missed): the backoff and its bound are the
+        // engine's, the same as for any other break, and the operator sees the break in the
+        // elector's warnings instead of a silent loop. A stream that brought events made progress,
+        // and one that lasted its timeout is the normal end of an idle watch: both reopen at once,
+        // which costs at most one request per event or per timeout. (The apiserver ends an idle watch
+        // exactly timeoutSeconds after it received it; measured here from before the request, the
+        // stream lasts at least that long, and the 10 % slack absorbs timer granularity.)
+        const endedEarly = performance.now() - openedAt < this.#watchTimeoutSeconds * 900;
+        const empty = !progressed && endedEarly;
+        // A 410 is answered by a read and a new stream at once; twice in a row without progress is a break.
+        if (empty && (!expired || previousWasEmpty) && !signal.aborted && !this.#runner.closed) {
+          throw new UnavailableError(
+            `the watch stream ended after ${Math.round(performance.now() - openedAt)} ms without any event, before its ${this.#watchTimeoutSeconds} s timeout (the apiserver is shutting down, or a proxy in front of it ends long requests)`,
+            {
+              backend: this.backend,
+              election: name,
+              operation: "watch",
+              remedy:
+                "the elector watches again after its retry period; if this repeats, check proxies and load balancers between this process and the apiserver, or lower watchTimeoutSeconds below their idle timeout",
+            },
+          );
+        }
+        previousWasEmpty = empty;
+        if (expired) {
+          // Too old to resume: read the current state and watch on from it.
+          highestBefore = this.#highest.get(name);
+          const current = await this.#read(name, "watch", signal);
+          resourceVersion = current?.metadata?.resourceVersion;
+          initialEvents = current === null;
+          if (current !== null) pending.push(this.#remember(name, current));
+        }
       } catch (error) {
         if (signal.aborted || this.#runner.closed) return;
         if (idle.signal.aborted) {
@@ -393,6 +561,12 @@ export class KubernetesObjectLock<T extends KubeObject> implements LockStore {
     return order !== undefined && highest !== undefined && order < highest;
   }
 
+  #warnOnce(key: string, message: string, fields: LogFields): void {
+    if (this.#warned.has(key)) return;
+    this.#warned.add(key);
+    this.#logger?.warn(message, { backend: this.backend, ...fields });
+  }
+
   #site(election: string, operation: string, verb: string): CallSite {
     return {
       backend: this.backend,
@@ -420,6 +594,11 @@ export class KubernetesObjectLock<T extends KubeObject> implements LockStore {
  */
 export function versionOrder(version: string): bigint | undefined {
   return /^\d{1,30}$/.test(version) ? BigInt(version) : undefined;
+}
+
+/** Whether a PERMISSION_DENIED error is the apiserver's 403 (RBAC said no), not a 401 (credentials refused). */
+function isForbidden(error: TenureError): boolean {
+  return error.cause instanceof ApiException && error.cause.code === 403;
 }
 
 /** Whether an apiserver refused a watch with `sendInitialEvents` (an older or differently configured one). */

@@ -24,6 +24,7 @@ export function describeAnnotationConformance(objectKind: AnnotationObjectKind):
         (kubeConfig) => new AnnotationLock({ objectKind, kubeConfig, namespace, requestTimeoutMs: 1500 }),
       ),
     readRaw: async (election) => rawAnnotation(await admin.annotation(objectKind, namespace, election)),
+    deleteRaw: (election) => admin.delete(objectKind, namespace, election),
     async writeCorrupt(election) {
       const metadata = {
         name: election,

@@ -22,6 +22,7 @@ describeConformance({
       (kubeConfig) => new LeaseLock({ kubeConfig, namespace, requestTimeoutMs: 1500 }),
     ),
   readRaw: async (election) => rawLease(await admin.lease(namespace, election)),
+  deleteRaw: (election) => admin.delete("Lease", namespace, election),
   async writeCorrupt(election) {
     // A holder with no lease duration: no client-go or Tenure writer produces it, and no reader can
     // tell when it expires.

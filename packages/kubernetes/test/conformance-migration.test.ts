@@ -51,6 +51,11 @@ describeConformance({
       (kubeConfig) => new MigrationLock({ kubeConfig, namespace, requestTimeoutMs: 1500 }),
     ),
   readRaw: readBoth,
+  // An operator removing the lock removes both objects (`kubectl delete endpoints,lease <name>`).
+  async deleteRaw(election) {
+    await admin.delete("Endpoints", namespace, election);
+    await admin.delete("Lease", namespace, election);
+  },
   async writeCorrupt(election) {
     // The fleet still on the Endpoints lock left something unreadable there; no Lease yet.
     await admin.core.createNamespacedEndpoints({

@@ -9,11 +9,18 @@ import {
   type ObservableMiddleware,
   ServerConfiguration,
 } from "@kubernetes/client-node";
-import { TcpFaultProxy } from "@tenure/conformance";
-import { type LeaderRecord, type LogFields, type Logger, TenureError } from "@tenure/core";
+import { nextEvent, TcpFaultProxy } from "@tenure/conformance";
+import {
+  Elector,
+  type ElectorEvent,
+  type LeaderRecord,
+  type LogFields,
+  type Logger,
+  TenureError,
+} from "@tenure/core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { AnnotationLock, LeaseLock } from "../src/index.js";
-import { Admin, kubernetesServer, viaServer } from "./kube-helpers.js";
+import { Admin, kubernetesServer, loadKubeConfig, viaServer } from "./kube-helpers.js";
 
 const server = kubernetesServer();
 const admin = new Admin(server);
@@ -34,6 +41,30 @@ const record: LeaderRecord = {
   renewTime: "2026-01-02T03:04:05Z",
   leaderTransitions: 0,
 };
+
+/** Each kind of lock object, built for a KubeConfig and a namespace. */
+const lockKinds: readonly [
+  string,
+  (kubeConfig: KubeConfig, namespace: string) => LeaseLock | AnnotationLock,
+][] = [
+  ["Lease", (kubeConfig, namespace) => new LeaseLock({ kubeConfig, namespace })],
+  [
+    "Endpoints",
+    (kubeConfig, namespace) => new AnnotationLock({ objectKind: "Endpoints", kubeConfig, namespace }),
+  ],
+  [
+    "ConfigMap",
+    (kubeConfig, namespace) => new AnnotationLock({ objectKind: "ConfigMap", kubeConfig, namespace }),
+  ],
+];
+
+function resourceOf(label: string): string {
+  return label === "Lease"
+    ? "leases.coordination.k8s.io"
+    : label === "Endpoints"
+      ? "endpoints"
+      : "configmaps";
+}
 
 /** The TenureError a promise rejects with (fails the test if it resolves or throws something else). */
 async function failure(promise: Promise<unknown>): Promise<TenureError> {
@@ -79,12 +110,77 @@ async function blackholed(): Promise<KubeConfig> {
 }
 
 describe("errors", () => {
-  it("maps a missing namespace to INVALID_ARGUMENT naming it", async () => {
+  for (const [label, make] of lockKinds) {
+    it(`${label}: a missing namespace is INVALID_ARGUMENT naming the field and the rule; a missing lock reads as null`, async () => {
+      const store = make(admin.config, "no-such-namespace");
+      // The apiserver answers a read of a missing object the same in a missing namespace: absent.
+      expect(await store.get("lock")).toBeNull();
+      const error = await failure(store.create("lock", record));
+      expect(error).toMatchObject({ code: "INVALID_ARGUMENT", field: "namespace" });
+      expect(error.message).toContain("must name an existing namespace");
+      expect(error.message).toContain('namespace "no-such-namespace" does not exist');
+      // In a namespace that exists, a missing lock is just absent.
+      expect(await make(admin.config, namespace).get("lock")).toBeNull();
+    });
+
+    it(`${label}: a namespace being deleted is INVALID_ARGUMENT, not a missing permission`, async () => {
+      const doomed = await admin.freshNamespace("doomed");
+      // No controller-manager runs here: the namespace stays Terminating, as it does for a while
+      // (or for good, with a stuck finalizer) on a real cluster.
+      await admin.core.deleteNamespace({ name: doomed });
+      const error = await failure(make(admin.config, doomed).create("lock", record));
+      expect(error).toMatchObject({ code: "INVALID_ARGUMENT", field: "namespace" });
+      expect(error.message).toContain(`"${doomed}" is being deleted`);
+    });
+
+    it(`${label}: a user without RBAC gets PERMISSION_DENIED naming the verb, resource and namespace`, async () => {
+      const user = server.users["tenure-elector"];
+      if (user === undefined) throw new Error("the harness provided no token user");
+      // No Role is bound in this namespace: the user may do nothing here.
+      const store = make(loadKubeConfig(user.kubeconfig), namespace);
+      const resource = resourceOf(label);
+      const read = await failure(store.get("lock"));
+      expect(read.code).toBe("PERMISSION_DENIED");
+      expect(read.message).toContain(`cannot get ${resource} "lock" in namespace "${namespace}"`);
+      const create = await failure(store.create("lock", record));
+      expect(create.code).toBe("PERMISSION_DENIED");
+      expect(create.message).toContain(`cannot create ${resource} "lock" in namespace "${namespace}"`);
+      const watch = await failure(
+        (async () => {
+          for await (const _ of store.watch("lock", AbortSignal.timeout(5000))) break;
+        })(),
+      );
+      expect(watch.code).toBe("PERMISSION_DENIED");
+    });
+  }
+
+  it("an elector whose namespace is missing reports INVALID_ARGUMENT on every attempt and never leads", async () => {
     const store = new LeaseLock({ kubeConfig: admin.config, namespace: "no-such-namespace" });
-    expect(await store.get("lock")).toBeNull();
-    const error = await failure(store.create("lock", record));
-    expect(error.code).toBe("INVALID_ARGUMENT");
-    expect(error.message).toContain('namespace "no-such-namespace" does not exist');
+    const elector = new Elector({
+      store,
+      name: "lock",
+      identity: "misconfigured",
+      leaseDurationMs: 2000,
+      renewDeadlineMs: 1400,
+      retryPeriodMs: 300,
+    });
+    const events: ElectorEvent[] = [];
+    elector.subscribe((event) => events.push(event));
+    elector.start();
+    try {
+      await nextEvent(
+        [elector],
+        () =>
+          events.filter((event) => event.type === "store-error" && event.error.code === "INVALID_ARGUMENT")
+            .length >= 2,
+        10_000,
+        "two INVALID_ARGUMENT store errors",
+      );
+      expect(elector.isLeader()).toBe(false);
+      expect(events.some((event) => event.type === "started-leading")).toBe(false);
+    } finally {
+      await elector.stop({ release: false });
+    }
   });
 
   it("refuses a malformed namespace, and a non-integral lease duration, with INVALID_ARGUMENT", async () => {
@@ -203,7 +299,11 @@ describe("configuration", () => {
     );
     const store = new LeaseLock({ client, namespace });
     await store.create("own-client", record);
-    expect(seen).toEqual([`POST /apis/coordination.k8s.io/v1/namespaces/${namespace}/leases`]);
+    // A create lists the one Lease first (the fencing-token floor, see LeaseLock.create), then posts it.
+    expect(seen).toEqual([
+      `GET /apis/coordination.k8s.io/v1/namespaces/${namespace}/leases`,
+      `POST /apis/coordination.k8s.io/v1/namespaces/${namespace}/leases`,
+    ]);
   });
 
   it("says so when no configuration can be found, instead of trying localhost:8080", () => {

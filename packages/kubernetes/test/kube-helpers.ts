@@ -68,6 +68,13 @@ export class Admin {
     return name;
   }
 
+  /** Deletes an object as `kubectl delete` does (a DELETE with the admin's credentials); it must exist. */
+  async delete(kind: "Lease" | "Endpoints" | "ConfigMap", namespace: string, name: string): Promise<void> {
+    if (kind === "Lease") await this.coordination.deleteNamespacedLease({ name, namespace });
+    else if (kind === "Endpoints") await this.core.deleteNamespacedEndpoints({ name, namespace });
+    else await this.core.deleteNamespacedConfigMap({ name, namespace });
+  }
+
   /** The Lease as stored, or null. */
   async lease(namespace: string, name: string): Promise<V1Lease | null> {
     return orNull(this.coordination.readNamespacedLease({ name, namespace }));

@@ -1,9 +1,18 @@
 // Least privilege on the real apiserver (RBAC on): the example Role of examples/rbac.yaml, bound to
 // the token user "tenure-elector", is all an elector needs; "tenure-readonly", allowed only to get
-// and watch the Lease, is told PERMISSION_DENIED and never believes it leads.
+// and watch the Lease, is told PERMISSION_DENIED and never believes it leads. `list`, limited to the
+// one Lease by resourceNames, lets a create raise the fencing token above a deleted Lease's; a Role
+// from before that rule still works, with one warning. The sidecar's deploy/rbac.yaml is checked too.
 import { readFileSync } from "node:fs";
 import { nextEvent } from "@tenure/conformance";
-import { type ElectionTiming, Elector, type ElectorEvent, TenureError } from "@tenure/core";
+import {
+  type ElectionTiming,
+  Elector,
+  type ElectorEvent,
+  type LeaderRecord,
+  type Logger,
+  TenureError,
+} from "@tenure/core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { LeaseLock } from "../src/index.js";
 import { Admin, kubectl, kubernetesServer, loadKubeConfig } from "./kube-helpers.js";
@@ -15,6 +24,18 @@ const election = "rbac-election";
 /** A lock the read-only user may read but that does not exist: its elector would have to create it. */
 const missing = "rbac-missing";
 const exampleRbac = readFileSync(new URL("../examples/rbac.yaml", import.meta.url), "utf8");
+/** The sidecar's manifest, the other Role users apply as shipped. */
+const sidecarRbac = readFileSync(
+  new URL("../../../apps/leader-elector/deploy/rbac.yaml", import.meta.url),
+  "utf8",
+);
+const record: LeaderRecord = {
+  holderIdentity: "rbac-creator",
+  leaseDurationSeconds: 15,
+  acquireTime: "2026-01-02T03:04:05Z",
+  renewTime: "2026-01-02T03:04:05Z",
+  leaderTransitions: 0,
+};
 let namespace = "";
 const electors: Elector[] = [];
 const stores: LeaseLock[] = [];
@@ -27,10 +48,25 @@ function user(name: string): string {
   return found.kubeconfig;
 }
 
-function storeAs(userName: string): LeaseLock {
-  const store = new LeaseLock({ kubeConfig: loadKubeConfig(user(userName)), namespace });
+function storeAs(userName: string, inNamespace = namespace, logger?: Logger): LeaseLock {
+  const store = new LeaseLock({
+    kubeConfig: loadKubeConfig(user(userName)),
+    namespace: inNamespace,
+    ...(logger === undefined ? {} : { logger }),
+  });
   stores.push(store);
   return store;
+}
+
+/** A logger that keeps its warnings. */
+function warningsLogger(): Logger & { warnings: string[] } {
+  const warnings: string[] = [];
+  return { warnings, debug() {}, info() {}, warn: (message) => warnings.push(message), error() {} };
+}
+
+/** `kubectl get --raw <path>` as `userName`: the answer, or the error text when refused. */
+async function rawAs(userName: string, path: string): Promise<string> {
+  return kubectl(server, user(userName), ["get", "--raw", path]).catch((error: Error) => error.message);
 }
 
 async function admin_(...args: string[]): Promise<string> {
@@ -185,5 +221,82 @@ describe("least privilege", () => {
     }
     expect((await admin.lease(namespace, election))?.spec?.holderIdentity).toBe("");
     expect(await admin.lease(namespace, missing)).toBeNull();
+  });
+});
+
+describe("the fencing-token floor under RBAC", () => {
+  /** Creates, deletes as an operator would, and creates again: the second token must be above the first's. */
+  async function recreate(store: LeaseLock, inNamespace: string, name: string): Promise<[number, number]> {
+    const first = await store.create(name, { ...record, leaderTransitions: 5 });
+    const renewed = await store.update(name, { ...record, leaderTransitions: 6 }, first.version);
+    await admin.delete("Lease", inNamespace, name);
+    expect(await store.get(name)).toBeNull();
+    const second = await store.create(name, { ...record, leaderTransitions: 0 });
+    return [renewed.record?.leaderTransitions ?? -1, second.record?.leaderTransitions ?? -1];
+  }
+
+  it("list restricted by resourceNames is enough: a Lease created again carries a higher token, no warning", async () => {
+    await admin.delete("Lease", namespace, election); // left by the cases above
+    const logger = warningsLogger();
+    const [before, after] = await recreate(storeAs("tenure-elector", namespace, logger), namespace, election);
+    expect(after).toBeGreaterThan(before);
+    expect((await admin.lease(namespace, election))?.spec?.leaseTransitions).toBe(after);
+    expect(logger.warnings).toEqual([]);
+    // The rule reaches the one Lease only: a list of the namespace, or of another name, is refused.
+    const leases = `/apis/coordination.k8s.io/v1/namespaces/${namespace}/leases`;
+    expect(await rawAs("tenure-elector", `${leases}?fieldSelector=metadata.name%3D${election}`)).toContain(
+      '"kind":"LeaseList"',
+    );
+    expect(await rawAs("tenure-elector", leases)).toContain("Forbidden");
+    expect(await rawAs("tenure-elector", `${leases}?fieldSelector=metadata.name%3Dsomeone-else`)).toContain(
+      "Forbidden",
+    );
+  });
+
+  it("a Role without list still creates, keeps the requested token, and warns once naming the missing rule", async () => {
+    const old = await admin.freshNamespace("rbac-old");
+    const manifest = exampleRbac
+      .replaceAll("namespace: default", `namespace: ${old}`)
+      .replaceAll("example-election", election)
+      .replace('verbs: ["get", "list", "watch", "update"]', 'verbs: ["get", "watch", "update"]');
+    expect(manifest).toContain('verbs: ["get", "watch", "update"]');
+    await kubectl(server, server.kubeconfig, ["apply", "-f", "-"], manifest);
+    await admin_(
+      "create",
+      "rolebinding",
+      "old-role",
+      "--role=tenure-elector",
+      "--user=tenure-elector",
+      "-n",
+      old,
+    );
+    const logger = warningsLogger();
+    const store = storeAs("tenure-elector", old, logger);
+    const [, after] = await recreate(store, old, election);
+    expect(after).toBe(0); // no floor could be read: the token stays as asked
+    expect(logger.warnings).toHaveLength(1);
+    expect(logger.warnings[0]).toContain(`cannot list leases.coordination.k8s.io in namespace "${old}"`);
+    expect(logger.warnings[0]).toContain('Add "list" to the Role rule');
+    expect(logger.warnings[0]).toContain(`resourceNames ["${election}"]`);
+  });
+
+  it("the sidecar's deploy/rbac.yaml grants the same: its Lease created again carries a higher token", async () => {
+    const sidecar = await admin.freshNamespace("rbac-sidecar");
+    const manifest = sidecarRbac.replaceAll("namespace: default", `namespace: ${sidecar}`);
+    await kubectl(server, server.kubeconfig, ["apply", "-f", "-"], manifest);
+    await admin_(
+      "create",
+      "rolebinding",
+      "sidecar-user",
+      "--role=leader-elector",
+      "--user=tenure-elector",
+      "-n",
+      sidecar,
+    );
+    const logger = warningsLogger();
+    // The Deployment runs `--election=example`, the name the Role's resourceNames carries.
+    const [before, after] = await recreate(storeAs("tenure-elector", sidecar, logger), sidecar, "example");
+    expect(after).toBeGreaterThan(before);
+    expect(logger.warnings).toEqual([]);
   });
 });
