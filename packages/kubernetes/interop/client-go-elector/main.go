@@ -9,6 +9,17 @@
 //	{"event":"stopped-leading","monotonicNs":"1011"}
 //	{"event":"exiting","code":0,"monotonicNs":"1213"}
 //
+// With --report-writes it also reports every write it makes to the Lease once its answer is in,
+// so a test can tell when the leader learnt that a renewal landed (client-go has no callback for
+// that):
+//
+//	{"event":"write","call":"update","ok":true,"holderIdentity":"go-1",
+//	 "renewTime":"2026-11-29T17:50:58.418123Z","sentNs":"1300","monotonicNs":"1450"}
+//
+// sentNs is when the call started, monotonicNs when it returned; renewTime is the record's
+// renewTime as the Lease stores it (MicroTime), so the write can be matched with the version a
+// watch delivers; a failed write carries "ok":false and "error".
+//
 // monotonicNs is CLOCK_MONOTONIC in nanoseconds, the clock Node's process.hrtime.bigint() reads
 // on Linux, so both sides' leadership intervals can be compared on one clock. It is a decimal
 // string because a JSON number loses precision above 2^53 ns (104 days of uptime).
@@ -47,6 +58,7 @@ func main() {
 	renewDeadline := flag.Duration("renew-deadline", 10*time.Second, "LeaderElectionConfig.RenewDeadline")
 	retryPeriod := flag.Duration("retry-period", 2*time.Second, "LeaderElectionConfig.RetryPeriod")
 	releaseOnCancel := flag.Bool("release-on-cancel", true, "LeaderElectionConfig.ReleaseOnCancel")
+	reportWrites := flag.Bool("report-writes", false, "print a \"write\" event for every create or update of the Lease")
 	flag.Parse()
 	if *kubeconfig == "" || *name == "" || *identity == "" {
 		fmt.Fprintln(os.Stderr, "client-go-elector: --kubeconfig, --name and --identity are required")
@@ -63,12 +75,16 @@ func main() {
 	if err != nil {
 		fail(out, fmt.Errorf("creating the client: %w", err))
 	}
+	var lock resourcelock.Interface = &resourcelock.LeaseLock{
+		LeaseMeta:  metav1.ObjectMeta{Namespace: *namespace, Name: *name},
+		Client:     client.CoordinationV1(),
+		LockConfig: resourcelock.ResourceLockConfig{Identity: *identity},
+	}
+	if *reportWrites {
+		lock = &reportingLock{Interface: lock, out: out}
+	}
 	elector, err := leaderelection.NewLeaderElector(leaderelection.LeaderElectionConfig{
-		Lock: &resourcelock.LeaseLock{
-			LeaseMeta:  metav1.ObjectMeta{Namespace: *namespace, Name: *name},
-			Client:     client.CoordinationV1(),
-			LockConfig: resourcelock.ResourceLockConfig{Identity: *identity},
-		},
+		Lock:            lock,
 		Name:            *name,
 		LeaseDuration:   *leaseDuration,
 		RenewDeadline:   *renewDeadline,
@@ -107,9 +123,49 @@ func main() {
 	out.emit(map[string]any{"event": "exiting", "code": 0, "reason": "signal"})
 }
 
+// reportingLock passes every call to the Lease lock and reports each write's outcome. client-go
+// makes the same calls, with the same contexts, in the same order; each write only takes the time
+// to print one line longer.
+type reportingLock struct {
+	resourcelock.Interface
+	out *reporter
+}
+
+func (l *reportingLock) Create(ctx context.Context, record resourcelock.LeaderElectionRecord) error {
+	sentNs := monotonicNs()
+	err := l.Interface.Create(ctx, record)
+	l.report("create", record, sentNs, err)
+	return err
+}
+
+func (l *reportingLock) Update(ctx context.Context, record resourcelock.LeaderElectionRecord) error {
+	sentNs := monotonicNs()
+	err := l.Interface.Update(ctx, record)
+	l.report("update", record, sentNs, err)
+	return err
+}
+
+func (l *reportingLock) report(call string, record resourcelock.LeaderElectionRecord, sentNs int64, err error) {
+	fields := map[string]any{
+		"event":          "write",
+		"call":           call,
+		"ok":             err == nil,
+		"holderIdentity": record.HolderIdentity,
+		// As the Lease stores it: MicroTime, RFC 3339 in UTC with exactly 6 fractional digits.
+		"renewTime": record.RenewTime.UTC().Format("2006-01-02T15:04:05.000000Z07:00"),
+		"sentNs":    strconv.FormatInt(sentNs, 10),
+	}
+	if err != nil {
+		fields["error"] = err.Error()
+	}
+	l.out.emit(fields)
+}
+
 // reporter writes one JSON object per line, stamped with CLOCK_MONOTONIC, and tracks whether
 // this candidate leads so that each term reports exactly one started-leading and one
-// stopped-leading, both before the release is written.
+// stopped-leading. On a signal, stopped-leading comes before the release is written; when the
+// lease is lost, client-go tries the release (with ReleaseOnCancel) before it ends the leadership
+// context, and stopped-leading reports that end.
 type reporter struct {
 	mu       sync.Mutex
 	encoder  *json.Encoder

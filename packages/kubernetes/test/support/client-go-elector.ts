@@ -143,7 +143,25 @@ export type ClientGoEvent =
       readonly code: number;
       readonly reason: string;
       readonly monotonicNs: bigint;
-    };
+    }
+  | ClientGoWrite;
+
+/**
+ * A create or update of the Lease, reported once its answer is in (only with `reportWrites`).
+ * `sentNs` is when the call started, `monotonicNs` when it returned (both CLOCK_MONOTONIC).
+ */
+export interface ClientGoWrite {
+  readonly event: "write";
+  readonly call: "create" | "update";
+  readonly ok: boolean;
+  readonly holderIdentity: string;
+  /** The record's renewTime as the Lease stores it (MicroTime), to match the version a watch sees. */
+  readonly renewTime: string;
+  readonly sentNs: bigint;
+  readonly monotonicNs: bigint;
+  /** Why it failed (absent when `ok`). */
+  readonly error?: string;
+}
 
 function field(object: Record<string, unknown>, name: string, line: string): string {
   const value = object[name];
@@ -171,6 +189,24 @@ export function parseClientGoEvent(line: string): ClientGoEvent {
       if (typeof code !== "number") throw new Error(`client-go-elector printed ${line}: no exit code`);
       return { event, code, reason: field(object, "reason", line), monotonicNs };
     }
+    case "write": {
+      const call = field(object, "call", line);
+      if (call !== "create" && call !== "update")
+        throw new Error(`client-go-elector printed ${line}: unknown call`);
+      const ok = object.ok;
+      if (typeof ok !== "boolean")
+        throw new Error(`client-go-elector printed ${line}: "ok" is not a boolean`);
+      const write: ClientGoWrite = {
+        event,
+        call,
+        ok,
+        holderIdentity: field(object, "holderIdentity", line),
+        renewTime: field(object, "renewTime", line),
+        sentNs: BigInt(field(object, "sentNs", line)),
+        monotonicNs,
+      };
+      return ok ? write : { ...write, error: field(object, "error", line) };
+    }
     default:
       throw new Error(`client-go-elector printed an unknown event: ${line}`);
   }
@@ -195,6 +231,8 @@ export interface ClientGoCandidateOptions {
   readonly renewDeadline: string;
   readonly retryPeriod: string;
   readonly releaseOnCancel?: boolean;
+  /** Also report every write to the Lease as a `write` event (default false). */
+  readonly reportWrites?: boolean;
   /** Called for every line, in order, as it arrives. */
   readonly onEvent: (event: ClientGoEvent) => void;
   /** Called once when the process has exited. */
@@ -227,6 +265,7 @@ export class ClientGoCandidate {
       `--renew-deadline=${options.renewDeadline}`,
       `--retry-period=${options.retryPeriod}`,
       `--release-on-cancel=${String(options.releaseOnCancel ?? true)}`,
+      ...(options.reportWrites === true ? ["--report-writes"] : []),
     ];
     writeSync(log, `$ ${options.binary} ${args.join(" ")}\n`);
     this.#child = spawn(options.binary, args, { stdio: ["ignore", "pipe", log] });
