@@ -9,7 +9,7 @@ export default defineProject({
     name: "leader-elector:e2e",
     include: ["test/e2e/**/*.test.ts"],
     globalSetup: ["@tenure/testing/global-setup"],
-    provide: { tenureServerNames: ["kubernetes", "etcd", "consul", "redis"] },
+    provide: { tenureServerNames: ["kubernetes", "etcd", "consul", "redis", "toxiproxy"] },
     hookTimeout: 80 * 60_000,
   },
 });

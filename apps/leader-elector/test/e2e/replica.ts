@@ -40,11 +40,15 @@ export class Replica {
     return this.#log;
   }
 
-  /** Who this replica says leads: the body of `GET /`, `{"name":"..."}`. */
+  /** Who this replica says leads: the `name` of `GET /`. */
   async leader(): Promise<string> {
+    return (await this.answer()).name;
+  }
+
+  /** The whole answer of `GET /`: `{"name":"...","validForMs":...}`. */
+  async answer(): Promise<{ name: string; validForMs?: number; fencingToken?: number }> {
     const response = await fetch(`http://127.0.0.1:${this.#port}/`);
-    const body = (await response.json()) as { name: string };
-    return body.name;
+    return (await response.json()) as { name: string; validForMs?: number; fencingToken?: number };
   }
 
   /** Resolves with the first match of `pattern` in the log, waiting for output as it comes. */
