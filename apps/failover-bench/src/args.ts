@@ -25,7 +25,7 @@ export interface BenchOptions {
 export const usage = `Usage: npm run bench -- [options]
 
   --backends LIST        comma-separated, from ${backendNames.join(",")} (default: all)
-  --trials N             trials per scenario (crash and graceful) per backend (default 10)
+  --trials N             trials per scenario (crash, graceful, store outage) per backend (default 10)
   --lease-ms L           lease duration of the failover trials; renew deadline 0.7 L, retry 0.15 L
                          (default 2000; Kubernetes needs whole seconds)
   --out FILE             also write the results JSON there

@@ -54,14 +54,26 @@ interface Harness {
     options: { stateDir: string; fresh?: boolean; log?: (message: string) => void },
   ): Promise<ServersInfo>;
   stopServers(options: { stateDir: string }): Promise<unknown>;
+  pauseServer(name: ServerName, options: { stateDir: string }): Promise<unknown>;
+  resumeServer(name: ServerName, options: { stateDir: string }): Promise<unknown>;
 }
 
 async function loadHarness(): Promise<Harness> {
   const specifier = "@tenure/testing";
   const module = (await import(specifier)) as Partial<Harness>;
-  if (typeof module.startServers !== "function" || typeof module.stopServers !== "function")
-    throw new Error("@tenure/testing does not export startServers/stopServers");
-  return { startServers: module.startServers, stopServers: module.stopServers };
+  if (
+    typeof module.startServers !== "function" ||
+    typeof module.stopServers !== "function" ||
+    typeof module.pauseServer !== "function" ||
+    typeof module.resumeServer !== "function"
+  )
+    throw new Error("@tenure/testing does not export startServers/stopServers/pauseServer/resumeServer");
+  return {
+    startServers: module.startServers,
+    stopServers: module.stopServers,
+    pauseServer: module.pauseServer,
+    resumeServer: module.resumeServer,
+  };
 }
 
 const stateDir = join(repoRoot, ".tenure", "failover-bench");
@@ -125,13 +137,16 @@ async function main(): Promise<number> {
   const work = {
     crash: baseTiming.leaseDurationMs / 1000 + 1.5,
     graceful: 1.5,
+    outage: 3 * (baseTiming.leaseDurationMs / 1000) + 2,
     load: (name: Backend["name"]): number =>
       options.skipLoad || name === "memory" ? 0 : name === "consul" ? 40 : 20,
     scale: (name: Backend["name"]): number =>
       options.skipScale || !["redis", "etcd", "kubernetes"].includes(name) ? 0 : options.scaleSeconds + 15,
   };
   const share = (name: Backend["name"]): number =>
-    options.trials * (work.crash + work.graceful) + work.load(name) + work.scale(name);
+    options.trials * (work.crash + work.graceful + (name === "memory" ? 0 : work.outage)) +
+    work.load(name) +
+    work.scale(name);
   const clientGoShare = options.trials * (work.crash + 0.5 + work.graceful) + work.load("kubernetes");
   const progress = new Progress(
     options.backends.reduce((sum, name) => sum + share(name), 0) +
@@ -216,15 +231,34 @@ async function main(): Promise<number> {
       timing: Timing,
       watch: boolean,
       processes: boolean,
+      server?: ServerName,
     ): Promise<void> => {
       const election = `fb-${runId}-${backend}-${implementation}`;
       const pool = makePool(election);
-      const trials = new Trials(pool, `${backend}-${implementation === "client-go" ? "go" : "ts"}`, timing);
+      const store =
+        server === undefined || harness === undefined
+          ? undefined
+          : {
+              pause: async () => {
+                await harness.pauseServer(server, { stateDir });
+              },
+              resume: async () => {
+                await harness.resumeServer(server, { stateDir });
+              },
+            };
+      const trials = new Trials(
+        pool,
+        `${backend}-${implementation === "client-go" ? "go" : "ts"}`,
+        timing,
+        store,
+      );
+      const scenarios: Scenario[] =
+        store === undefined ? ["crash", "graceful"] : ["crash", "graceful", "store-outage"];
       try {
-        for (const scenario of ["crash", "graceful"] as Scenario[]) {
+        for (const scenario of scenarios) {
           progress.step(`${backend} ${implementation}: ${scenario} trial 1/${options.trials}`);
           const run = await trials.run(scenario, options.trials, (done) => {
-            progress.advance(scenario === "crash" ? work.crash : work.graceful);
+            progress.advance(work[scenario === "store-outage" ? "outage" : scenario]);
             if (done < options.trials)
               progress.step(`${backend} ${implementation}: ${scenario} trial ${done + 1}/${options.trials}`);
           });
@@ -302,7 +336,8 @@ async function main(): Promise<number> {
         } else await runLoad(backend.name, "tenure", backend.stats, makePool, timing);
       }
       try {
-        await runTrials(backend.name, "tenure", makePool, timing, backend.watch, backend.processes);
+        const server = backends[backend.name].server ?? undefined;
+        await runTrials(backend.name, "tenure", makePool, timing, backend.watch, backend.processes, server);
       } catch (error) {
         skip(backend.name, "failover trials", message(error));
       }

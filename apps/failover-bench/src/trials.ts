@@ -28,6 +28,13 @@ export function currentLeader(log: readonly PoolEvent[], alive: readonly string[
   return undefined;
 }
 
+/** Pauses and resumes the store of a backend (the harness's pauseServer / resumeServer). */
+export interface StoreSwitch {
+  pause(): Promise<void>;
+  /** Resumes and waits until the store answers again. */
+  resume(): Promise<void>;
+}
+
 export class Trials {
   #next = 0;
   /** Graceful trials where the next leader started before the old one reported stopping. */
@@ -37,6 +44,7 @@ export class Trials {
     readonly pool: CandidatePool,
     readonly prefix: string,
     readonly timing: Timing,
+    readonly store?: StoreSwitch,
   ) {}
 
   /** Starts candidates until there are three. */
@@ -76,8 +84,33 @@ export class Trials {
     return leader;
   }
 
+  /**
+   * One store outage: the store stops answering for two leases (every leader steps down), then comes
+   * back; returns the time from its resume to the next started-leading. The engine's promise is one
+   * retry period plus one lease, whatever the outage length.
+   */
+  async outage(): Promise<number | undefined> {
+    const store = this.store;
+    if (store === undefined) throw new Error("this backend has no store to pause");
+    await this.fill();
+    await this.settle();
+    await sleep(this.timing.retryPeriodMs * (2 + Math.random()));
+    await store.pause();
+    await sleep(2 * this.timing.leaseDurationMs);
+    const mark = this.pool.log.length - 1;
+    const resumedAt = process.hrtime.bigint();
+    await store.resume();
+    const next = await this.pool.waitFor(
+      (event) => event.event === "started-leading" && event.ns > resumedAt,
+      mark,
+      3 * this.timing.leaseDurationMs + 10_000,
+    );
+    return next === undefined ? undefined : nsToMs(resumedAt, next.ns);
+  }
+
   /** One trial: returns the failover time in ms, or undefined when no new leader came in time. */
   async once(scenario: Scenario): Promise<number | undefined> {
+    if (scenario === "store-outage") return this.outage();
     await this.fill();
     const leader = await this.settle();
     // Let the leader renew a few times, and kill at a random phase of its renewal cycle.

@@ -21,7 +21,11 @@ export interface Timing {
   readonly retryPeriodMs: number;
 }
 
-export type Scenario = "crash" | "graceful";
+/**
+ * crash: the leader is SIGKILLed; graceful: it is SIGTERMed and releases; store-outage: the store is
+ * paused (SIGSTOP) for two leases and resumed, and the sample is from the resume to the next leader.
+ */
+export type Scenario = "crash" | "graceful" | "store-outage";
 
 /** Who ran the candidates: Tenure, or client-go's leaderelection (Kubernetes only). */
 export type Implementation = "tenure" | "client-go";
@@ -49,7 +53,7 @@ export interface FailoverResult {
   readonly maxMs: number;
   readonly minMs: number;
   readonly meanMs: number;
-  /** Every sample, kill → next started-leading, in trial order (ms). */
+  /** Every sample, kill (or store resume) → next started-leading, in trial order (ms). */
   readonly samplesMs: readonly number[];
 }
 
