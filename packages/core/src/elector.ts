@@ -104,9 +104,10 @@ export interface ElectorStatus {
   /** Whether the store has answered at least once, so `leader` reflects it. */
   readonly hasObserved: boolean;
   /**
-   * The error of the last store call when it failed, `null` once a call succeeds again. Readiness
-   * checks use its `code`: PERMISSION_DENIED or INVALID_ARGUMENT mean a configuration that will not
-   * work by waiting; UNAVAILABLE may pass.
+   * The latest store failure not yet followed by a success of the same kind of call (a read, or a
+   * write: a lost compare-and-swap counts as an answer), else `null`. A candidate whose reads work
+   * but whose writes are refused keeps reporting the refusal. Readiness checks use its `code`:
+   * PERMISSION_DENIED or INVALID_ARGUMENT mean a configuration that waiting will not fix.
    */
   readonly lastStoreError: TenureError | null;
 }
@@ -137,7 +138,11 @@ export class Elector {
   /** Set while an observer error is being reported, so a listener that throws on it cannot loop. */
   #reportingObserverError = false;
   #loggerFailureWarned = false;
-  #lastStoreError: TenureError | null = null;
+  /** The latest unanswered failure of reads and of writes, with when it happened. */
+  readonly #storeFailures: Record<"read" | "write", { error: TenureError; atMs: number } | null> = {
+    read: null,
+    write: null,
+  };
   /** The term handed out by the last `started-leading`, until it ends. */
   #term: { readonly id: number; ended: boolean; endedAtMs: number } | undefined;
   #termCount = 0;
@@ -252,7 +257,7 @@ export class Elector {
       leader: this.currentLeader().identity,
       fencingToken: leading ? (this.#state.term?.fencingToken ?? null) : null,
       hasObserved: this.#state.observed !== undefined,
-      lastStoreError: this.#lastStoreError,
+      lastStoreError: this.#lastStoreError(),
     };
   }
 
@@ -385,7 +390,6 @@ export class Elector {
         this.#stopLeading(effect.reason, effect.fencingToken, atMs);
         return;
       case "renewed":
-        this.#lastStoreError = null;
         this.#logger.debug("renewed", { ...this.#context(), latencyMs: effect.latencyMs });
         this.#hub.emit({ ...effect, atMs });
         return;
@@ -399,7 +403,6 @@ export class Elector {
           this.#callback("onNewLeader", () => this.#options.onNewLeader?.(effect.leader ?? ""));
         return;
       case "store-error":
-        this.#lastStoreError = effect.error;
         this.#logger.warn(`store ${effect.purpose} failed: ${effect.error.message}`, {
           ...this.#context(),
           code: effect.error.code,
@@ -537,15 +540,15 @@ export class Elector {
       cancelTimeout();
       this.#dispatch({ type: "completed", operationId: effect.operationId, result });
     };
+    const kind = effect.type === "read" ? "read" : "write";
     const cancelTimeout = this.#clock.setTimer(this.#operationTimeoutMs, () => {
       abort.abort();
-      finish({
-        kind: "failed",
-        error: new UnavailableError(`no answer within ${this.#operationTimeoutMs} ms`, {
-          ...this.#context(),
-          operation: effect.type,
-        }),
+      const error = new UnavailableError(`no answer within ${this.#operationTimeoutMs} ms`, {
+        ...this.#context(),
+        operation: effect.type,
       });
+      if (!settled) this.#noteStoreOutcome(kind, error);
+      finish({ kind: "failed", error });
     });
     const options = { signal: abort.signal };
     let call: Promise<unknown>;
@@ -561,16 +564,27 @@ export class Elector {
     }
     call.then(
       (snapshot) => {
-        this.#lastStoreError = null;
+        if (!settled) this.#noteStoreOutcome(kind, null);
         finish({ kind: "ok", snapshot: snapshot as Awaited<ReturnType<LockStore["get"]>> });
       },
       (error: unknown) => {
         const tenureError = toTenureError(error, { ...this.#context(), operation: effect.type });
-        finish(
-          tenureError.code === "CONFLICT" ? { kind: "conflict" } : { kind: "failed", error: tenureError },
-        );
+        const conflict = tenureError.code === "CONFLICT";
+        if (!settled) this.#noteStoreOutcome(kind, conflict ? null : tenureError);
+        finish(conflict ? { kind: "conflict" } : { kind: "failed", error: tenureError });
       },
     );
+  }
+
+  #noteStoreOutcome(kind: "read" | "write", error: TenureError | null): void {
+    this.#storeFailures[kind] = error === null ? null : { error, atMs: this.#clock.now() };
+  }
+
+  #lastStoreError(): TenureError | null {
+    const { read, write } = this.#storeFailures;
+    if (read === null) return write?.error ?? null;
+    if (write === null) return read.error;
+    return read.atMs >= write.atMs ? read.error : write.error;
   }
 
   /** Follows the store's pushed changes for as long as the elector runs, re-watching after a break. */

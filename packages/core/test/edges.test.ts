@@ -371,6 +371,19 @@ describe("no loop spins, no wait is unbounded", () => {
 });
 
 describe("status for readiness", () => {
+  it("keeps reporting refused writes while reads keep working", async () => {
+    const time = new VirtualTime();
+    const store = new FakeStore();
+    store.refuseWrites = true;
+    const elector = candidate(store, time.clock(), "me").start();
+    for (let round = 0; round < 5; round++) {
+      await time.advanceBy(timing.retryPeriodMs / 2);
+      // Between a successful read and the next refused create, too.
+      expect(elector.status().lastStoreError?.code).toBe("PERMISSION_DENIED");
+    }
+    expect(store.reads).toBeGreaterThan(2);
+  });
+
   it("reports the last store failure until a call succeeds", async () => {
     const time = new VirtualTime();
     const store = new FakeStore();

@@ -1,5 +1,5 @@
 import type { LeaderRecord, LockStore, Snapshot, StoreCapabilities } from "../../src/index.js";
-import { ConflictError, UnavailableError } from "../../src/index.js";
+import { ConflictError, PermissionDeniedError, UnavailableError } from "../../src/index.js";
 
 /**
  * A small in-test store for the engine's own tests (the memory package is the real in-process
@@ -17,6 +17,8 @@ export class FakeStore implements LockStore {
   staleRead: Snapshot | null | undefined = undefined;
   /** While true, each watch throws as soon as it starts (a stream that breaks at once). */
   breakWatches = false;
+  /** Every create and update is refused with PERMISSION_DENIED (a missing RBAC rule); reads work. */
+  refuseWrites = false;
   /** Raises the token of every create to at least this (a server counter; see LockStore.create). */
   createTokenFloor = 0;
   /**
@@ -53,6 +55,7 @@ export class FakeStore implements LockStore {
 
   async create(_name: string, record: LeaderRecord): Promise<Snapshot> {
     await this.#gate();
+    if (this.refuseWrites) return this.#answer(() => Promise.reject(new PermissionDeniedError("no create")));
     if (this.#snapshot !== null || this.#read()?.deleted === true) {
       this.conflicts++;
       return this.#answer(() => Promise.reject(new ConflictError("exists")));
@@ -63,6 +66,7 @@ export class FakeStore implements LockStore {
 
   async update(_name: string, record: LeaderRecord, expectedVersion: string): Promise<Snapshot> {
     await this.#gate();
+    if (this.refuseWrites) return this.#answer(() => Promise.reject(new PermissionDeniedError("no update")));
     const tombstone = this.#read();
     if (tombstone?.deleted === true && tombstone.version === expectedVersion) {
       const token = Math.max(record.leaderTransitions, this.createTokenFloor);
