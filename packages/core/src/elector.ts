@@ -76,6 +76,11 @@ export interface ElectorOptions extends Partial<ElectionTiming> {
   readonly identity: string;
   /** Write an empty holder on `stop()` so the next leader takes over at once. Default true. */
   readonly releaseOnStop?: boolean;
+  /**
+   * Bounds the elector's life: when it aborts, the elector stops (releasing per `releaseOnStop`), as
+   * if `stop()` were called. Already aborted: `start()` does nothing and the elector is stopped.
+   */
+  readonly signal?: AbortSignal;
   /** Time limit for one store call. Default renewDeadlineMs / 2. */
   readonly operationTimeoutMs?: number;
   /** Clocks and timers. Default the process's (`systemClock`). */
@@ -112,6 +117,19 @@ export interface ElectorStatus {
   readonly lastStoreError: TenureError | null;
 }
 
+export interface ResignOptions {
+  /**
+   * How long this candidate stays out after releasing, so another takes the lock. Default: one lease
+   * duration. 0 lets it compete again at once (it may win again).
+   */
+  readonly holdOffMs?: number;
+}
+
+export interface WhenLeadingOptions {
+  /** Stops waiting: the promise rejects with the signal's reason. */
+  readonly signal?: AbortSignal;
+}
+
 export interface StopOptions {
   /** Release the lock if leading. Default: the elector's `releaseOnStop` (true). */
   readonly release?: boolean;
@@ -146,6 +164,12 @@ export class Elector {
   /** The term handed out by the last `started-leading`, until it ends. */
   #term: { readonly id: number; ended: boolean; endedAtMs: number } | undefined;
   #termCount = 0;
+  /** The leadership of the current term, for `whenLeading()`. */
+  #leadership: Leadership | undefined;
+  /** Resolved when a release under way (after `resign()`) is over. */
+  #resigned: (() => void)[] = [];
+  /** Stops the elector when the `signal` option aborts. */
+  readonly #onAbortSignal = (): void => void this.stop();
   /** The running watch, if any: followers watch, leaders do not (see #syncWatch). */
   #watch: AbortController | undefined;
   #state: MachineState = initialState;
@@ -207,6 +231,12 @@ export class Elector {
       throw new ClosedError("the elector was stopped; create a new one", this.#context());
     }
     if (this.#started) return this;
+    const signal = this.#options.signal;
+    if (signal?.aborted) {
+      void this.stop();
+      return this;
+    }
+    signal?.addEventListener("abort", this.#onAbortSignal, { once: true });
     this.#started = true;
     this.#logger.debug("elector starting", { ...this.#context(), identity: this.identity, ...this.timing });
     this.#dispatch({ type: "start" });
@@ -227,6 +257,71 @@ export class Elector {
       this.#dispatch({ type: "stop", release });
     }
     return this.#stopped;
+  }
+
+  /** `await using elector = new Elector(…).start()`: stops (and releases) when the scope ends. */
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.stop();
+  }
+
+  /**
+   * Steps down and stays a candidate: when leading, the leadership signal is aborted first, the lock
+   * is released so another candidate takes over at once, and this candidate does not try to acquire
+   * again for `holdOffMs` (default one lease). A follower just holds off. Resolves when the release
+   * is over (written, or given up after a bounded number of tries).
+   */
+  resign(options: ResignOptions = {}): Promise<void> {
+    const holdOffMs = options.holdOffMs ?? this.timing.leaseDurationMs;
+    if (!Number.isFinite(holdOffMs) || holdOffMs < 0) {
+      return Promise.reject(
+        new InvalidArgumentError(
+          "holdOffMs",
+          `must be a non-negative number, got ${holdOffMs}`,
+          this.#context(),
+        ),
+      );
+    }
+    if (!this.#started || this.#state.role === "stopped") {
+      return Promise.reject(new ClosedError("the elector is not running", this.#context()));
+    }
+    return new Promise((resolve) => {
+      this.#resigned.push(resolve);
+      this.#dispatch({ type: "resign", holdOffMs });
+    });
+  }
+
+  /**
+   * Resolves with the leadership when this candidate leads: at once if it does now, else when its next
+   * term begins. Rejects with CLOSED when the elector stops first, or with the signal's reason.
+   */
+  whenLeading(options: WhenLeadingOptions = {}): Promise<Leadership> {
+    const current = this.#leadership;
+    if (current?.isValid()) return Promise.resolve(current);
+    if (this.#state.role === "stopped") {
+      return Promise.reject(new ClosedError("the elector was stopped", this.#context()));
+    }
+    return new Promise((resolve, reject) => {
+      const signal = options.signal;
+      const done = (): void => {
+        unsubscribe();
+        signal?.removeEventListener("abort", onAbort);
+      };
+      const onAbort = (): void => {
+        done();
+        reject(signal?.reason);
+      };
+      const unsubscribe = this.#hub.subscribe((event) => {
+        if (event.type === "started-leading" && this.#leadership !== undefined) {
+          done();
+          resolve(this.#leadership);
+        } else if (event.type === "stopped") {
+          done();
+          reject(new ClosedError("the elector stopped before it led", this.#context()));
+        }
+      });
+      if (signal?.aborted) onAbort();
+      else signal?.addEventListener("abort", onAbort, { once: true });
+    });
   }
 
   /** Resolves when the elector has stopped. */
@@ -346,6 +441,9 @@ export class Elector {
       this.#dispatching = false;
     }
     this.#syncWatch();
+    if (this.#resigned.length > 0 && this.#state.role !== "releasing") {
+      for (const resolve of this.#resigned.splice(0)) resolve();
+    }
   }
 
   /**
@@ -420,14 +518,15 @@ export class Elector {
     this.#leadershipAbort = abort;
     const term = { id: ++this.#termCount, ended: false, endedAtMs: 0 };
     this.#term = term;
-    const leadership = this.#leadership(term, abort.signal, fencingToken);
+    const leadership = this.#makeLeadership(term, abort.signal, fencingToken);
+    this.#leadership = leadership;
     this.#logger.info("started leading", { ...this.#context(), identity: this.identity, fencingToken });
     this.#hub.emit({ type: "started-leading", atMs, fencingToken, safeUntilMs });
     this.#callback("onStartedLeading", () => this.#options.onStartedLeading?.(leadership));
   }
 
   /** The computed view of one term that `onStartedLeading` receives. */
-  #leadership(
+  #makeLeadership(
     term: { readonly id: number; ended: boolean; endedAtMs: number },
     signal: AbortSignal,
     fencingToken: number,
@@ -457,6 +556,7 @@ export class Elector {
   }
 
   #stopLeading(reason: StepDownReason, fencingToken: number, atMs: number): void {
+    this.#leadership = undefined;
     if (this.#term !== undefined) {
       this.#term.ended = true;
       this.#term.endedAtMs = Math.min(atMs, this.#state.term?.safeUntilMs ?? atMs);
@@ -627,6 +727,7 @@ export class Elector {
   }
 
   #finish(atMs: number): void {
+    this.#options.signal?.removeEventListener("abort", this.#onAbortSignal);
     this.#cancelWake?.();
     this.#cancelWake = undefined;
     this.#watch?.abort();

@@ -9,7 +9,15 @@ export {
   DEFAULT_TIMING,
   JITTER_FACTOR,
 } from "./config.js";
-export type { CurrentLeader, ElectorOptions, ElectorStatus, Leadership, StopOptions } from "./elector.js";
+export type {
+  CurrentLeader,
+  ElectorOptions,
+  ElectorStatus,
+  Leadership,
+  ResignOptions,
+  StopOptions,
+  WhenLeadingOptions,
+} from "./elector.js";
 export { Elector } from "./elector.js";
 export type { ErrorCode, ErrorContext, TenureErrorOptions } from "./errors.js";
 export {
@@ -25,6 +33,8 @@ export {
 } from "./errors.js";
 export type { ElectorEvent, IterateOptions } from "./events.js";
 export { DEFAULT_MAX_BUFFERED_EVENTS } from "./events.js";
+export type { HealthCheckOptions, HealthReport } from "./health.js";
+export { createHealthCheck } from "./health.js";
 export type { ConsoleLoggerOptions, LogFields, Logger, LogLevel } from "./logger.js";
 export { createConsoleLogger, silentLogger } from "./logger.js";
 export type {

@@ -107,6 +107,10 @@ export interface MachineState {
   readonly conflictedVersion: string | null | undefined;
   /** Reads in a row that showed the version a write had just lost on. */
   readonly staleReads: number;
+  /** What follows a release: stopping (`stop()`), or staying a candidate (`resign()`). */
+  readonly afterRelease: "stop" | "follow";
+  /** After `resign()`, no acquisition before this time, so another candidate can take over. */
+  readonly campaignAfterMs: number;
 }
 
 export type StepDownReason =
@@ -115,7 +119,9 @@ export type StepDownReason =
   /** Another holder (or an unreadable record) replaced ours, or the lock was deleted. */
   | "lost-lock"
   /** `stop()` was called. */
-  | "stopped";
+  | "stopped"
+  /** `resign()` was called: released, still a candidate. */
+  | "resigned";
 
 /** What the runtime must do after a step, in order. */
 export type Effect =
@@ -161,7 +167,9 @@ export type MachineEvent =
   /** A store operation finished. Results of operations that are no longer pending are ignored. */
   | { readonly type: "completed"; readonly operationId: number; readonly result: OperationResult }
   /** Stop; release the lock first when leading and `release` is true. */
-  | { readonly type: "stop"; readonly release: boolean };
+  | { readonly type: "stop"; readonly release: boolean }
+  /** Step down and release, but stay a candidate; do not acquire again for `holdOffMs`. */
+  | { readonly type: "resign"; readonly holdOffMs: number };
 
 export interface StepResult {
   readonly state: MachineState;
@@ -185,6 +193,8 @@ export const initialState: MachineState = {
   releaseAttempts: 0,
   conflictedVersion: undefined,
   staleReads: 0,
+  afterRelease: "stop",
+  campaignAfterMs: 0,
 };
 
 /** Most release writes tried while stopping (the first, plus one after a conflict). */
@@ -281,11 +291,14 @@ function apply(
       return complete(config, state, state.pending, event.result, now.monotonicMs, effects);
     case "stop":
       return stop(state, event.release, effects);
+    case "resign":
+      return resign(state, now.monotonicMs + Math.max(0, event.holdOffMs), effects);
   }
 }
 
 function stop(state: MachineState, release: boolean, effects: Effect[]): MachineState {
-  if (state.role === "releasing") return state;
+  // A release under way (after resign()) now ends in stopping.
+  if (state.role === "releasing") return { ...state, afterRelease: "stop" };
   const term = state.term;
   const stepped = stepDown(state, "stopped", effects);
   if (release && term !== null) {
@@ -299,6 +312,23 @@ function stop(state: MachineState, release: boolean, effects: Effect[]): Machine
   }
   effects.push({ type: "stopped" });
   return { ...stepped, role: "stopped", pending: null };
+}
+
+/**
+ * Steps down (aborting first) and releases, like `stop({ release: true })`, but stays a candidate:
+ * the lock is handed on at once, and this candidate does not acquire again before `campaignAfterMs`.
+ */
+function resign(state: MachineState, campaignAfterMs: number, effects: Effect[]): MachineState {
+  if (state.role === "releasing" || state.role === "stopped") return state;
+  const term = state.term;
+  const stepped = { ...stepDown(state, "resigned", effects), campaignAfterMs };
+  if (term !== null) {
+    return { ...stepped, role: "releasing", term, releaseAttempts: 0, afterRelease: "follow" };
+  }
+  if (state.pending?.purpose === "acquire") {
+    return { ...stepped, role: "releasing", term: null, releaseAttempts: 0, afterRelease: "follow" };
+  }
+  return stepped;
 }
 
 /** Records a snapshot. A version seen before keeps its first sighting time; that is what expiry counts from. */
@@ -561,7 +591,18 @@ function afterRenew(
   };
 }
 
+/** The release is over (written, lost or given up): stop, or after resign() follow again. */
 function finishStopping(state: MachineState, effects: Effect[]): MachineState {
+  if (state.afterRelease === "follow") {
+    return {
+      ...state,
+      role: "follower",
+      term: null,
+      readDue: true,
+      afterRelease: "stop",
+      releaseAttempts: 0,
+    };
+  }
   effects.push({ type: "stopped" });
   return { ...state, role: "stopped", term: null, pending: null };
 }
@@ -617,6 +658,12 @@ function decide(config: MachineConfig, state: MachineState, now: Instant, effect
   // Follower.
   if (state.readDue || state.observed === undefined) {
     return send(state, { type: "read", purpose: "observe" }, nowMs, effects);
+  }
+  if (nowMs < state.campaignAfterMs) {
+    // Resigned: read as usual, but leave the lock to the others until the hold-off ends.
+    return !config.watch && nowMs >= state.pollAtMs
+      ? send(state, { type: "read", purpose: "observe" }, nowMs, effects)
+      : state;
   }
   const observed = state.observed;
   const expiry = observedExpiryMs(config, state);
@@ -710,7 +757,8 @@ function wakeAt(config: MachineConfig, state: MachineState, nowMs: number): numb
       times.push(state.renewAtMs);
     } else if (state.role === "follower") {
       const expiry = observedExpiryMs(config, state);
-      if (expiry !== undefined) times.push(expiry);
+      if (expiry !== undefined) times.push(Math.max(expiry, state.campaignAfterMs));
+      if (state.campaignAfterMs > nowMs) times.push(state.campaignAfterMs);
       if (!config.watch) times.push(state.pollAtMs);
     }
   }
