@@ -37,7 +37,7 @@ function scenarioArbitrary(): fc.Arbitrary<Scenario> {
     const maxDrift = clockDriftTolerance(timing) * 0.9;
     const action: fc.Arbitrary<Action> = fc.record({
       atMs: fc.integer({ min: 0, max: 12 * lease }),
-      kind: fc.constantFrom("crash", "release", "pause", "partition", "join", "delete"),
+      kind: fc.constantFrom("crash", "release", "pause", "partition", "join", "delete", "resign"),
       target: fc.nat({ max: 7 }),
       // Pauses and cuts from a blip to three leases: many outlast the lease.
       durationMs: fc.integer({ min: 1, max: 3 * lease }),

@@ -1,7 +1,7 @@
 /**
  * A simulated cluster for the engine's property tests: N electors on one MemoryServer, each on its
  * own drifting clock over one virtual timeline, with random message delays, crashes, releases,
- * stalled event loops, network cuts and deletions of the lock. Everything is driven by virtual time and a seeded random
+ * stalled event loops, network cuts, deletions of the lock and resignations. Everything is driven by virtual time and a seeded random
  * generator, so a failing case replays exactly from its seed.
  */
 import type { ElectionTiming } from "@tenure/core";
@@ -11,7 +11,7 @@ import { LeadershipLog, VirtualTime } from "@tenure/core/testing";
 import type { MemoryStore } from "@tenure/memory";
 import { MemoryServer } from "@tenure/memory";
 
-export type ActionKind = "crash" | "release" | "pause" | "partition" | "join" | "delete";
+export type ActionKind = "crash" | "release" | "pause" | "partition" | "join" | "delete" | "resign";
 
 /** One disturbance, aimed at the `target`-th live candidate (modulo how many are alive). */
 export interface Action {
@@ -116,6 +116,11 @@ export async function runScenario(scenario: Scenario): Promise<Outcome> {
         if (member === undefined || member.clock.paused) break;
         member.clock.pause();
         time.schedule(time.now() + action.durationMs, () => member.clock.resume());
+        break;
+      case "resign":
+        // Steps down and stays a candidate (holds off for the action's duration).
+        if (member === undefined) break;
+        void member.elector.resign({ holdOffMs: action.durationMs }).catch(() => {});
         break;
       case "delete":
         // An operator deletes the lock (`kubectl delete lease`) while someone may hold it.
