@@ -54,7 +54,7 @@ export type ElectorEvent =
 /** Default bound of what one `events()` iterator buffers before it is ended with OVERFLOW. */
 export const DEFAULT_MAX_BUFFERED_EVENTS = 1000;
 
-/** Options of {@link EventHub.iterate}. */
+/** Options of `events()` (the iterator of an elector's events). */
 export interface IterateOptions {
   /**
    * Most events buffered for a consumer that does not keep up. When one more arrives the iterator
