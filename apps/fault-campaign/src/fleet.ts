@@ -114,6 +114,10 @@ export class Fleet {
       member.stderr = (member.stderr + chunk.toString()).slice(-4000);
     });
     child.stdin?.on("error", () => {});
+    child.on("error", (error) => {
+      // The program could not start (its node binary gone during a reinstall, say): a crash.
+      this.#options.log(`${identity}#${config.incarnation} could not start: ${error.message}`);
+    });
     child.on("exit", (code, signal) => {
       if (member.child !== child) return;
       member.child = undefined;
