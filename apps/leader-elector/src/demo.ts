@@ -33,6 +33,8 @@ export async function runDemo(argv: readonly string[]): Promise<number> {
       store: { kind: "memory" },
       logFormat: "text",
       logLevel: "info",
+      useClusterCredentials: false,
+      supervise: undefined,
     };
     const logger = createConsoleLogger({ stream: process.stdout, fields: { replica: flags.id } });
     replicas.push(await startSidecar(flags, { logger, store: server.connect() }));

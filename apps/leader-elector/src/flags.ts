@@ -7,8 +7,11 @@ import { parseDuration } from "./duration.js";
 export const BACKENDS = ["kubernetes", "etcd", "consul", "redis", "memory"] as const;
 export type BackendName = (typeof BACKENDS)[number];
 
-/** Lock kinds on Kubernetes: a Lease (default), the 2016 annotation lock, or both during a migration. */
-export const KUBERNETES_LOCKS = ["lease", "endpoints", "configmap", "migrate"] as const;
+/**
+ * Lock kinds on Kubernetes: `auto` (default: the 2016 annotation lock when its Endpoints object
+ * exists, see kubernetes-lock.ts), a Lease, the 2016 annotation lock, or both during a migration.
+ */
+export const KUBERNETES_LOCKS = ["auto", "lease", "endpoints", "configmap", "migrate"] as const;
 export type KubernetesLockKind = (typeof KUBERNETES_LOCKS)[number];
 
 /** PEM files for TLS; paths as given on the command line. */
@@ -72,12 +75,40 @@ export interface SidecarFlags {
   /** "text" (default) or "json" log lines. */
   readonly logFormat: "text" | "json";
   readonly logLevel: "debug" | "info" | "warn" | "error";
+  /**
+   * `--use-cluster-credentials` was given. The 2016 sidecar's switch to in-cluster credentials; here
+   * it changes nothing (in a pod the service account is used already) and the command says so once.
+   */
+  readonly useClusterCredentials: boolean;
+  /** Supervise mode: the command after `--`, run only while this replica leads. */
+  readonly supervise: SuperviseFlags | undefined;
+}
+
+/** Supervise mode's settings: `leader-elector [flags] -- <command> [args]`. */
+export interface SuperviseFlags {
+  /** The program and its arguments, as given after `--`. Never empty. */
+  readonly command: readonly string[];
+  /**
+   * How long after the term's deadline a child still running is sent SIGKILL (it got SIGTERM at the
+   * deadline, or earlier at step-down). Default (ttl − renew deadline) / 2; must be below
+   * ttl − renew deadline, the least time between the deadline and the earliest takeover.
+   */
+  readonly killGraceMs: number;
+  /**
+   * When the sidecar itself is stopped (SIGTERM, SIGINT): how long the child has to exit after
+   * SIGTERM, while the sidecar still holds and renews the lock, before SIGKILL. Default 10 s.
+   */
+  readonly stopTimeoutMs: number;
 }
 
 export const USAGE = `Usage: leader-elector --election=<name> [options]
+       leader-elector --election=<name> [options] -- <command> [args...]
        leader-elector demo
 
-Runs one candidate in a leader election and answers, over HTTP, who leads.
+Runs one candidate in a leader election and answers, over HTTP, who leads. With a command after
+--, runs it only while this replica leads (supervise mode): started with TENURE_FENCING_TOKEN,
+TENURE_LEADER_DEADLINE and TENURE_LEADER_REMAINING_MS in its environment, sent SIGTERM when the
+term ends and SIGKILL --kill-grace after the term's deadline, before any other replica can lead.
 
 Options:
   --election <name>            election (lock) name, a DNS-1123 subdomain (required)
@@ -89,8 +120,10 @@ Options:
   --http <host:port>           serve GET / {"name":"<leader>"}, /healthz, /readyz, /metrics
   --backend <name>             store: ${BACKENDS.join(", ")}
                                (default kubernetes inside a cluster, memory elsewhere)
-  --lock <kind>                Kubernetes lock: ${KUBERNETES_LOCKS.join(", ")} (default lease)
+  --lock <kind>                Kubernetes lock: ${KUBERNETES_LOCKS.join(", ")} (default auto: the
+                               2016 annotation lock if endpoints/<election> exists, else a Lease)
   --kubeconfig <path>          kubeconfig (default in-cluster, then $KUBECONFIG, ~/.kube/config)
+  --use-cluster-credentials    accepted for the 2016 sidecar's command lines; changes nothing
   --etcd-endpoints <urls>      comma-separated (default http://127.0.0.1:2379; TENURE_ETCD_ENDPOINTS)
   --etcd-username/-password    etcd auth (TENURE_ETCD_USERNAME, TENURE_ETCD_PASSWORD)
   --etcd-ca/-cert/-key <file>  etcd TLS
@@ -103,6 +136,9 @@ Options:
   --redis-ca <file>            Redis TLS CA
   --log-format <text|json>     log line format (default text)
   --log-level <level>          debug, info, warn or error (default info)
+  --kill-grace <duration>      supervise: SIGKILL this long after the term's deadline
+                               (default (ttl - renew-deadline)/2, must be less than ttl - renew-deadline)
+  --stop-timeout <duration>    supervise: on SIGTERM/SIGINT, time the child has to exit (default 10s)
   -h, --help                   show this help
 
 Environment: TENURE_ELECTION, TENURE_ID, TENURE_HTTP, TENURE_BACKEND stand in for the flags;
@@ -111,12 +147,20 @@ secrets are best passed in the environment variables named above.
 
 /** Parses the command line. Throws InvalidArgumentError naming the flag and the rule. */
 export function parseFlags(argv: readonly string[], env: NodeJS.ProcessEnv = process.env): SidecarFlags {
+  // Everything after the first "--" is the supervised command, taken as is.
+  const separator = argv.indexOf("--");
+  const command = separator === -1 ? undefined : argv.slice(separator + 1);
+  if (command !== undefined && command.length === 0) {
+    throw new InvalidArgumentError("--", "must be followed by the command to supervise");
+  }
+  const flagArgs = (separator === -1 ? argv : argv.slice(0, separator)).map(legacyBoolean);
   let values: Record<string, string | boolean | undefined>;
   try {
     values = parseArgs({
-      args: [...argv],
+      args: flagArgs,
       strict: true,
       allowPositionals: false,
+      allowNegative: true,
       options: {
         election: { type: "string" },
         "election-namespace": { type: "string" },
@@ -146,11 +190,15 @@ export function parseFlags(argv: readonly string[], env: NodeJS.ProcessEnv = pro
         "redis-ca": { type: "string" },
         "log-format": { type: "string" },
         "log-level": { type: "string" },
+        "use-cluster-credentials": { type: "boolean" },
+        "kill-grace": { type: "string" },
+        "stop-timeout": { type: "string" },
       },
     }).values;
   } catch (error) {
     const message = error instanceof Error ? error.message.split("\n")[0] : String(error);
-    throw new InvalidArgumentError("arguments", `${message ?? "unreadable"}; see --help`);
+    const hint = /positional/.test(message ?? "") ? "; to supervise a command, put it after --" : "";
+    throw new InvalidArgumentError("arguments", `${message ?? "unreadable"}${hint}; see --help`);
   }
   const text = (name: string, fallback?: string): string | undefined => {
     const value = values[name];
@@ -159,11 +207,27 @@ export function parseFlags(argv: readonly string[], env: NodeJS.ProcessEnv = pro
 
   const election = text("election", env.TENURE_ELECTION);
   if (election === undefined || election === "") throw new InvalidArgumentError("--election", "is required");
+  const id = text("id", env.TENURE_ID ?? hostname()) ?? hostname();
+  if (id === "") throw new InvalidArgumentError("--id", "must not be empty (default: the hostname)");
   const ttlMs = parseDuration("--ttl", text("ttl", "10s") ?? "10s");
   const renewText = text("renew-deadline");
   const retryText = text("retry-period");
+  const renewDeadlineMs = renewText === undefined ? ttlMs / 2 : parseDuration("--renew-deadline", renewText);
+  const retryPeriodMs = retryText === undefined ? ttlMs / 4 : parseDuration("--retry-period", retryText);
+  if (renewDeadlineMs >= ttlMs) {
+    throw new InvalidArgumentError(
+      "--renew-deadline",
+      `must be shorter than --ttl (${ttlMs} ms), got ${renewDeadlineMs} ms`,
+    );
+  }
+  if (renewDeadlineMs <= 1.2 * retryPeriodMs) {
+    throw new InvalidArgumentError(
+      "--retry-period",
+      `must be shorter than --renew-deadline / 1.2 (${Math.floor(renewDeadlineMs / 1.2)} ms), got ${retryPeriodMs} ms`,
+    );
+  }
   // In a cluster the 2016 sidecar's store is the natural default; elsewhere the embedded one.
-  const defaultBackend = env.KUBERNETES_SERVICE_HOST === undefined ? "memory" : "kubernetes";
+  const defaultBackend = (env.KUBERNETES_SERVICE_HOST ?? "") === "" ? "memory" : "kubernetes";
   const backend = text("backend", env.TENURE_BACKEND ?? defaultBackend) ?? defaultBackend;
   if (!(BACKENDS as readonly string[]).includes(backend)) {
     throw new InvalidArgumentError("--backend", `must be one of ${BACKENDS.join(", ")}, got "${backend}"`);
@@ -176,19 +240,72 @@ export function parseFlags(argv: readonly string[], env: NodeJS.ProcessEnv = pro
   if (logLevel !== "debug" && logLevel !== "info" && logLevel !== "warn" && logLevel !== "error") {
     throw new InvalidArgumentError("--log-level", `must be debug, info, warn or error, got "${logLevel}"`);
   }
+  if (backend === "kubernetes" && ttlMs % 1000 !== 0) {
+    throw new InvalidArgumentError(
+      "--ttl",
+      `must be whole seconds on Kubernetes (the lock stores leaseDurationSeconds), got ${ttlMs} ms`,
+    );
+  }
   const httpText = text("http", env.TENURE_HTTP);
   return {
     election,
     electionNamespace: text("election-namespace", "default") ?? "default",
-    id: text("id", env.TENURE_ID ?? hostname()) ?? hostname(),
+    id,
     ttlMs,
-    renewDeadlineMs: renewText === undefined ? ttlMs / 2 : parseDuration("--renew-deadline", renewText),
-    retryPeriodMs: retryText === undefined ? ttlMs / 4 : parseDuration("--retry-period", retryText),
+    renewDeadlineMs,
+    retryPeriodMs,
     http: httpText === undefined ? undefined : parseHostPort(httpText),
     backend: backend as BackendName,
     store: backendSettings(backend as BackendName, text, env),
     logFormat,
     logLevel,
+    useClusterCredentials: values["use-cluster-credentials"] === true,
+    supervise: superviseFlags(command, text, ttlMs, renewDeadlineMs),
+  };
+}
+
+/**
+ * The 2016 sidecar parsed its flags with Go's pflag, where a boolean also takes `=true` or `=false`;
+ * node's parser takes a bare boolean or its `--no-` form, so the value is turned into one of those.
+ */
+function legacyBoolean(arg: string): string {
+  const match = /^--use-cluster-credentials=(.*)$/.exec(arg);
+  if (match === null) return arg;
+  const value = (match[1] ?? "").toLowerCase();
+  if (value === "true" || value === "1" || value === "t") return "--use-cluster-credentials";
+  if (value === "false" || value === "0" || value === "f") return "--no-use-cluster-credentials";
+  throw new InvalidArgumentError("--use-cluster-credentials", `must be true or false, got "${match[1]}"`);
+}
+
+function superviseFlags(
+  command: readonly string[] | undefined,
+  text: (name: string, fallback?: string) => string | undefined,
+  ttlMs: number,
+  renewDeadlineMs: number,
+): SuperviseFlags | undefined {
+  const killText = text("kill-grace");
+  const stopText = text("stop-timeout");
+  if (command === undefined) {
+    const stray =
+      killText !== undefined ? "--kill-grace" : stopText !== undefined ? "--stop-timeout" : undefined;
+    if (stray !== undefined) {
+      throw new InvalidArgumentError(stray, "applies to supervise mode only: put the command after --");
+    }
+    return undefined;
+  }
+  // The least time between a term's deadline and the earliest moment another replica can take over.
+  const marginMs = ttlMs - renewDeadlineMs;
+  const killGraceMs = killText === undefined ? marginMs / 2 : parseDuration("--kill-grace", killText);
+  if (killGraceMs >= marginMs) {
+    throw new InvalidArgumentError(
+      "--kill-grace",
+      `must be shorter than --ttl minus --renew-deadline (${marginMs} ms): a child must be killed before another replica can take over, got ${killGraceMs} ms`,
+    );
+  }
+  return {
+    command,
+    killGraceMs,
+    stopTimeoutMs: stopText === undefined ? 10_000 : parseDuration("--stop-timeout", stopText),
   };
 }
 
@@ -207,7 +324,7 @@ function backendSettings(
     case "memory":
       return { kind: "memory" };
     case "kubernetes": {
-      const lock = text("lock", "lease") ?? "lease";
+      const lock = text("lock", "auto") ?? "auto";
       if (!(KUBERNETES_LOCKS as readonly string[]).includes(lock)) {
         throw new InvalidArgumentError(
           "--lock",

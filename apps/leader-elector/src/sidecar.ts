@@ -5,13 +5,26 @@ import type { SidecarFlags } from "./flags.js";
 import { ElectionMetrics } from "./metrics.js";
 import type { StatusServer } from "./status-server.js";
 import { startStatusServer } from "./status-server.js";
+import { exitStatus, Supervisor } from "./supervisor.js";
 
 export interface Sidecar {
   readonly elector: Elector;
   /** Present when `--http` was given. */
   readonly server: StatusServer | undefined;
-  /** Stops campaigning (releasing the lock unless told not to), then closes HTTP and the store. */
-  shutdown(options?: { release?: boolean }): Promise<void>;
+  /** Present in supervise mode (a command after `--`). */
+  readonly supervisor: Supervisor | undefined;
+  /**
+   * Stops: first the supervised child, if one runs (the lock is still held and renewed meanwhile, so
+   * no other replica's child can start), then campaigning (releasing the lock unless told not to),
+   * then HTTP and the store. Resolves with the status the process should exit with: the child's (its
+   * code, or 128 + the signal's number), or 0 when no child ran.
+   */
+  shutdown(options?: { release?: boolean }): Promise<number>;
+  /**
+   * Resolves with that status once the sidecar has shut down for any reason: `shutdown()`, or (in
+   * supervise mode) a child that exited on its own while leading, after which the lock is released.
+   */
+  readonly finished: Promise<number>;
 }
 
 export interface SidecarDependencies {
@@ -52,18 +65,37 @@ export async function startSidecar(flags: SidecarFlags, dependencies: SidecarDep
     await store.close();
     throw error;
   }
-  elector.start();
-  let shuttingDown: Promise<void> | undefined;
-  return {
-    elector,
-    server,
-    shutdown(options = {}) {
-      shuttingDown ??= (async () => {
-        await elector.stop(options.release === undefined ? {} : { release: options.release });
-        await server?.close();
-        if (dependencies.store === undefined) await store.close();
-      })();
-      return shuttingDown;
-    },
+  let shuttingDown: Promise<number> | undefined;
+  let finish: (status: number) => void = () => {};
+  const finished = new Promise<number>((resolve) => {
+    finish = resolve;
+  });
+  const shutdown = (options: { release?: boolean } = {}): Promise<number> => {
+    shuttingDown ??= (async () => {
+      const childExit = await supervisor?.stop();
+      await elector.stop(options.release === undefined ? {} : { release: options.release });
+      await server?.close();
+      if (dependencies.store === undefined) await store.close();
+      const status = childExit === undefined ? 0 : exitStatus(childExit);
+      finish(status);
+      return status;
+    })();
+    return shuttingDown;
   };
+  const supervisor =
+    flags.supervise === undefined
+      ? undefined
+      : new Supervisor(elector, {
+          command: flags.supervise.command,
+          killGraceMs: flags.supervise.killGraceMs,
+          stopTimeoutMs: flags.supervise.stopTimeoutMs,
+          logger: dependencies.logger,
+          // As `consul lock` does: a child that ends on its own ends the sidecar, lock released first.
+          onExitOnItsOwn: () => {
+            dependencies.logger.info("releasing the lock and exiting with the child's status");
+            void shutdown({ release: true });
+          },
+        });
+  elector.start();
+  return { elector, server, supervisor, shutdown, finished };
 }

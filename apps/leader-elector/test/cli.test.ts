@@ -43,7 +43,8 @@ describe("leader-elector command", () => {
       await once(child.stderr, "data");
     }
     const port = /serving http on 127\.0\.0\.1:(\d+)/.exec(output().stderr)?.[1];
-    expect(await (await fetch(`http://127.0.0.1:${port}/`)).text()).toBe('{"name":"pod-a"}');
+    const answer = (await (await fetch(`http://127.0.0.1:${port}/`)).json()) as { name: string };
+    expect(answer.name).toBe("pod-a");
     const signalledAt = performance.now();
     child.kill("SIGTERM");
     expect(await exited).toBe(0);
@@ -52,14 +53,59 @@ describe("leader-elector command", () => {
     expect(output().stderr).toMatch(/stopped leading \(stopped\)/);
   });
 
+  it("accepts the 2016 sidecar's exact command line, saying once that --use-cluster-credentials changes nothing", async () => {
+    const { child, exited, output } = run([
+      "--election=example",
+      "--election-namespace=default",
+      "--id=pod-a",
+      "--ttl=10s",
+      "--http=127.0.0.1:0",
+      "--use-cluster-credentials",
+    ]);
+    while (!/pod-a is the leader/.test(output().stderr)) await once(child.stderr, "data");
+    const notices = output().stderr.match(/--use-cluster-credentials is accepted .* and changes nothing/g);
+    expect(notices).toHaveLength(1);
+    child.kill("SIGTERM");
+    expect(await exited).toBe(0);
+  });
+
+  it("supervise mode: stops the child on SIGTERM, then releases, and exits with the child's status", async () => {
+    const childScript = fileURLToPath(new URL("./fixtures/supervised-child.mjs", import.meta.url));
+    const { child, exited, output } = run([
+      "--election=example",
+      "--id=pod-a",
+      "--ttl=2s",
+      "--",
+      "node",
+      childScript,
+      "5",
+    ]);
+    while (!/"child":"start"/.test(output().stdout)) await once(child.stdout, "data");
+    child.kill("SIGTERM");
+    expect(await exited).toBe(5);
+    const { stdout, stderr } = output();
+    expect(
+      stdout
+        .split("\n")
+        .filter(Boolean)
+        .map((line) => JSON.parse(line).child),
+    ).toEqual(["start", "term", "exit"]);
+    // The child was gone before the lock was released.
+    expect(stderr.indexOf("exited with code 5")).toBeLessThan(stderr.indexOf("stopped leading (stopped)"));
+  });
+
   it("runs the demo: three replicas, a crash failover and a graceful one, exit 0", async () => {
     const { exited, output } = run(["demo", "--ttl=1s"]);
     expect(await exited).toBe(0);
     const { stdout } = output();
-    expect(stdout).toMatch(/demo: replica-\d leads with fencing token 0/);
-    expect(stdout).toMatch(/GET http:\/\/127\.0\.0\.1:\d+\/ -> \{"name":"replica-\d"\}/);
-    expect(stdout).toMatch(/took over after [\d.]+ (s|ms) with fencing token 1/);
-    expect(stdout).toMatch(/took over after [\d.]+ (s|ms) with fencing token 2/);
+    const tokens = [...stdout.matchAll(/with fencing token (\d+)/g)].map((match) => Number(match[1]));
+    expect(stdout).toMatch(/demo: replica-\d leads with fencing token \d+/);
+    expect(stdout).toMatch(/GET http:\/\/127\.0\.0\.1:\d+\/ -> \{"name":"replica-\d"/);
+    expect(stdout).toMatch(/took over after [\d.]+ (s|ms) with fencing token \d+/);
+    // Three terms, each with a higher token.
+    expect(tokens).toHaveLength(3);
+    expect(tokens[1]).toBeGreaterThan(tokens[0] ?? Number.POSITIVE_INFINITY);
+    expect(tokens[2]).toBeGreaterThan(tokens[1] ?? Number.POSITIVE_INFINITY);
     expect(stdout).toMatch(/demo: done: crash failover/);
   }, 30_000);
 });

@@ -49,7 +49,7 @@ describe("flags", () => {
   it("defaults to the kubernetes backend inside a cluster, and reads each backend's settings", () => {
     expect(parseFlags(["--election=e"], { KUBERNETES_SERVICE_HOST: "10.0.0.1" }).store).toEqual({
       kind: "kubernetes",
-      lock: "lease",
+      lock: "auto",
       kubeconfig: undefined,
     });
     expect(
@@ -86,7 +86,7 @@ describe("flags", () => {
   it.each([
     [
       ["--election=e", "--backend=kubernetes", "--lock=zookeeper"],
-      /--lock: must be one of lease, endpoints, configmap, migrate/,
+      /--lock: must be one of auto, lease, endpoints, configmap, migrate/,
     ],
     [
       ["--election=e", "--backend=redis", "--redis-url=http://x"],
@@ -94,6 +94,78 @@ describe("flags", () => {
     ],
     [["--election=e", "--backend=etcd", "--etcd-endpoints=nope"], /--etcd-endpoints: "nope" is not a URL/],
   ])("rejects bad backend settings %j", (argv, message) => {
+    expect(() => parseFlags(argv, {})).toThrow(message);
+  });
+
+  it("accepts every flag of the 2016 sidecar, with its defaults", () => {
+    // The 2016 image's flags: --election, --election-namespace (default "default"), --id (its run.sh
+    // passed the hostname), --ttl (default 10s), --http, --use-cluster-credentials (a Go boolean).
+    const flags = parseFlags(
+      [
+        "--election=example",
+        "--election-namespace=team-a",
+        "--id=pod-1",
+        "--ttl=10s",
+        "--http=0.0.0.0:4040",
+        "--use-cluster-credentials",
+      ],
+      { KUBERNETES_SERVICE_HOST: "10.0.0.1" },
+    );
+    expect(flags).toMatchObject({
+      election: "example",
+      electionNamespace: "team-a",
+      id: "pod-1",
+      ttlMs: 10_000,
+      renewDeadlineMs: 5_000,
+      retryPeriodMs: 2_500,
+      http: { host: "0.0.0.0", port: 4040 },
+      backend: "kubernetes",
+      store: { kind: "kubernetes", lock: "auto" },
+      useClusterCredentials: true,
+      supervise: undefined,
+    });
+    // Space-separated values and the Go boolean forms parse too.
+    expect(parseFlags(["--election", "example", "--ttl", "15s"], {})).toMatchObject({ ttlMs: 15_000 });
+    expect(parseFlags(["--election=e", "--use-cluster-credentials=true"], {}).useClusterCredentials).toBe(
+      true,
+    );
+    expect(parseFlags(["--election=e", "--use-cluster-credentials=false"], {}).useClusterCredentials).toBe(
+      false,
+    );
+    expect(parseFlags(["--election=e"], {}).useClusterCredentials).toBe(false);
+  });
+
+  it("takes a command after -- as supervise mode, with kill grace and stop timeout", () => {
+    expect(parseFlags(["--election=e", "--ttl=10s", "--", "my-job", "--ttl=1s", "--"], {}).supervise).toEqual(
+      {
+        command: ["my-job", "--ttl=1s", "--"],
+        killGraceMs: 2_500,
+        stopTimeoutMs: 10_000,
+      },
+    );
+    expect(
+      parseFlags(["--election=e", "--ttl=10s", "--kill-grace=4s", "--stop-timeout=25s", "--", "job"], {})
+        .supervise,
+    ).toMatchObject({ killGraceMs: 4_000, stopTimeoutMs: 25_000 });
+  });
+
+  it.each([
+    [["--election=e", "--"], /invalid --: must be followed by the command to supervise/],
+    [["--election=e", "job"], /Unexpected argument 'job'.*to supervise a command, put it after --/],
+    [["--election=e", "--kill-grace=1s"], /--kill-grace: applies to supervise mode only/],
+    [
+      ["--election=e", "--ttl=10s", "--kill-grace=5s", "--", "job"],
+      /--kill-grace: must be shorter than --ttl minus --renew-deadline \(5000 ms\)/,
+    ],
+    [["--election=e", "--use-cluster-credentials=maybe"], /--use-cluster-credentials: must be true or false/],
+    [["--election=e", "--id="], /--id: must not be empty/],
+    [["--election=e", "--ttl=4s", "--renew-deadline=4s"], /--renew-deadline: must be shorter than --ttl/],
+    [
+      ["--election=e", "--ttl=4s", "--retry-period=2s"],
+      /--retry-period: must be shorter than --renew-deadline \/ 1.2/,
+    ],
+    [["--election=e", "--backend=kubernetes", "--ttl=1500ms"], /--ttl: must be whole seconds on Kubernetes/],
+  ])("rejects %j naming the flag and the rule", (argv, message) => {
     expect(() => parseFlags(argv, {})).toThrow(message);
   });
 
