@@ -175,9 +175,34 @@ export class ConsulLockStore implements LockStore {
     }
   }
 
+  /**
+   * Creates the lock: a consistent read of the key, then a check-and-set with index 0 (only if the
+   * key does not exist). The read's `X-Consul-Index` raises the fencing token (see
+   * {@link tokenAbove}); both requests share one `requestTimeoutMs`.
+   */
   async create(name: string, record: LeaderRecord, options?: OperationOptions): Promise<Snapshot> {
-    const value = this.#encode(name, record, "create");
-    return this.#write(name, value, record, 0, "create", options);
+    this.#encode(name, record, "create"); // validates before any I/O; the stored record is encoded below
+    const key = this.keyOf(name);
+    const signal = this.#signal(options);
+    const started = performance.now();
+    let read: Awaited<ReturnType<ConsulTransport["readKey"]>>;
+    try {
+      // Consistent whatever the store's read mode: a lagging server could answer with an index
+      // below a token already handed out (see tokenAbove). Creates are rare; the quorum round is cheap.
+      read = await this.#transport.readKey(key, this.#requestTimeoutMs, signal, undefined, "consistent");
+    } catch (error) {
+      throw this.#mapError(error, "create", name);
+    }
+    if (read.entry !== null) {
+      throw new ConflictError("the lock already exists", {
+        backend: BACKEND,
+        election: name,
+        operation: "create",
+      });
+    }
+    const stored = { ...record, leaderTransitions: tokenAbove(record.leaderTransitions, read.index, name) };
+    const remainingMs = Math.max(1, this.#requestTimeoutMs - (performance.now() - started));
+    return this.#write(name, encodeRecord(stored), stored, 0, "create", options, remainingMs);
   }
 
   async update(
@@ -308,16 +333,11 @@ export class ConsulLockStore implements LockStore {
     index: number,
     operation: "create" | "update",
     options: OperationOptions | undefined,
+    timeoutMs = this.#requestTimeoutMs,
   ): Promise<Snapshot> {
     const key = this.keyOf(name);
     try {
-      const modifyIndex = await this.#transport.casWrite(
-        key,
-        value,
-        index,
-        this.#requestTimeoutMs,
-        this.#signal(options),
-      );
+      const modifyIndex = await this.#transport.casWrite(key, value, index, timeoutMs, this.#signal(options));
       // A copy: the snapshot must not change if the caller later reuses its record object.
       return { version: String(modifyIndex), record: { ...record } };
     } catch (error) {
@@ -398,6 +418,40 @@ export class ConsulLockStore implements LockStore {
       remedy: "please report this with the Consul version",
     });
   }
+}
+
+/**
+ * The fencing token of a new lock: the requested one, raised to one above `index`, the
+ * `X-Consul-Index` of a consistent read that found the key missing. Why that is above every token
+ * the lock ever handed out, even if it was deleted: for a missing key Consul answers with the
+ * highest Raft index of the KV table and of its tombstones (`kvsMaxIndex` in Consul's state store),
+ * which every KV write and delete sets to its own index and which reaping tombstones does not
+ * lower, so it is at least the index of the key's deletion and only grows. Each token Tenure wrote
+ * is at most the ModifyIndex of the write that carried it: a create's token is this index + 1 or
+ * the requested one, which the Elector takes from a record it saw (+1), so at most that record's
+ * ModifyIndex + 1; either way at most the create's own, later, index. A takeover writes the
+ * previous token + 1, at a higher index than the previous write's. The README's "Fencing tokens"
+ * lists what this cannot cover (a snapshot restore, a new cluster, a record written by something else).
+ */
+function tokenAbove(requested: number, index: number | undefined, election: string): number {
+  if (index === undefined) {
+    throw new TenureError("INTERNAL", "the Consul agent answered a read without X-Consul-Index", {
+      backend: BACKEND,
+      election,
+      operation: "create",
+      remedy:
+        "the fencing token needs it: check that no proxy between Tenure and the agent strips the header",
+    });
+  }
+  const token = Math.max(requested, index + 1);
+  if (!Number.isSafeInteger(token)) {
+    throw new TenureError("INTERNAL", `Consul's index ${index} is beyond a safe JavaScript integer`, {
+      backend: BACKEND,
+      election,
+      operation: "create",
+    });
+  }
+  return token;
 }
 
 /** The stored value as a snapshot: the record, or a corrupt snapshot whose version a CAS can replace. */

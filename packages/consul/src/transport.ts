@@ -42,6 +42,8 @@ export class TransportError extends Error {
   readonly txnErrors: readonly string[];
   /** Why no answer came: the call's own deadline, the caller's signal, or the network. */
   readonly reason: "timeout" | "aborted" | "network" | "response";
+  /** The socket error's code and system call (`ECONNRESET`, `"write"`), for a network failure. */
+  readonly socketError: { readonly code: string; readonly syscall: string | undefined } | undefined;
 
   constructor(
     message: string,
@@ -50,12 +52,14 @@ export class TransportError extends Error {
       txnErrors?: readonly string[];
       reason: TransportError["reason"];
       cause?: unknown;
+      socketError?: TransportError["socketError"];
     },
   ) {
     super(message, details.cause === undefined ? undefined : { cause: details.cause });
     this.status = details.status;
     this.txnErrors = details.txnErrors ?? [];
     this.reason = details.reason;
+    this.socketError = details.socketError;
   }
 }
 
@@ -107,21 +111,24 @@ export class ConsulTransport {
 
   /**
    * GET /v1/kv/<key>. With `block`, a blocking query: the agent answers when the key's index passes
-   * `block.index` or after `block.waitMs` (plus Consul's jitter of up to wait/16).
+   * `block.index` or after `block.waitMs` (plus Consul's jitter of up to wait/16). `consistency`
+   * overrides the store's read mode for this read.
    */
   async readKey(
     key: string,
     timeoutMs: number,
     signal: AbortSignal | undefined,
     block?: { readonly index: number; readonly waitMs: number },
+    consistency: ConsistencyMode = this.#consistency,
   ): Promise<KvRead> {
-    return this.#call(timeoutMs, signal, async (ctx) => {
+    // A read changes nothing, so one that lost its connection before any answer may run again.
+    return this.#call(timeoutMs, signal, connectionLost, async (ctx) => {
       const options: RequestOptions & { key: string } = {
         key,
         ctx,
         ...this.#common(),
-        ...(this.#consistency === "consistent" ? { consistent: true } : {}),
-        ...(this.#consistency === "stale" ? { stale: true } : {}),
+        ...(consistency === "consistent" ? { consistent: true } : {}),
+        ...(consistency === "stale" ? { stale: true } : {}),
         ...(block === undefined ? {} : { index: String(block.index), wait: `${block.waitMs}ms` }),
       };
       const result: unknown = await this.#client.kv.get(options);
@@ -143,7 +150,9 @@ export class ConsulTransport {
     timeoutMs: number,
     signal: AbortSignal | undefined,
   ): Promise<number> {
-    return this.#call(timeoutMs, signal, async (ctx) => {
+    // A write runs again only if none of it reached the network (see `unsent`): a transaction that
+    // did arrive may have committed, and running it again would report a lost race for a write that won.
+    return this.#call(timeoutMs, signal, unsent, async (ctx) => {
       const operation: TxnKvOperation = {
         KV: { Verb: "cas", Key: key, Value: Buffer.from(value, "utf8").toString("base64"), Index: index },
       };
@@ -171,15 +180,22 @@ export class ConsulTransport {
   /**
    * Runs one request under a deadline and the caller's signal. Either cancels the HTTP request (so
    * no socket is left waiting) and rejects at once, without waiting for the client to notice.
+   *
+   * A request that fails because its connection is gone before any answer runs once more (within
+   * the same deadline) when `mayRetry` allows it. The usual cause is a connection kept alive across
+   * an outage that the agent or the network dropped meanwhile: the client reuses it and learns it is
+   * dead only when it writes. The second attempt opens a new connection.
    */
   #call<T>(
     timeoutMs: number,
     signal: AbortSignal | undefined,
+    mayRetry: (error: TransportError) => boolean,
     request: (ctx: RequestOptions["ctx"]) => Promise<T>,
   ): Promise<T> {
     return new Promise<T>((resolve, reject) => {
-      const ctx = Object.assign(new EventEmitter(), { includeResponse: true });
+      let ctx = Object.assign(new EventEmitter(), { includeResponse: true });
       let settled = false;
+      let attempts = 0;
       const finish = (outcome: () => void): void => {
         if (settled) return;
         settled = true;
@@ -203,12 +219,45 @@ export class ConsulTransport {
         return;
       }
       signal?.addEventListener("abort", onAbort, { once: true });
-      request(ctx).then(
-        (value) => finish(() => resolve(value)),
-        (error: unknown) => finish(() => reject(toTransportError(error))),
-      );
+      const attempt = (): void => {
+        attempts += 1;
+        request(ctx).then(
+          (value) => finish(() => resolve(value)),
+          (error: unknown) => {
+            const failure = toTransportError(error);
+            if (!settled && attempts < 2 && mayRetry(failure)) {
+              ctx = Object.assign(new EventEmitter(), { includeResponse: true });
+              attempt();
+              return;
+            }
+            finish(() => reject(failure));
+          },
+        );
+      };
+      attempt();
     });
   }
+}
+
+/** Socket error codes of a connection the peer (or the network) has reset or closed. */
+const CONNECTION_GONE = new Set(["ECONNRESET", "EPIPE"]);
+
+/** The request's connection was reset or closed before any answer came. */
+function connectionLost(error: TransportError): boolean {
+  return (
+    error.reason === "network" &&
+    error.socketError !== undefined &&
+    CONNECTION_GONE.has(error.socketError.code)
+  );
+}
+
+/**
+ * The request's connection was gone when it was written: the write itself failed (`syscall`
+ * "write"), so the kernel sent none of it. Node writes a small request (headers and body) in one
+ * write, so no part of it left either.
+ */
+function unsent(error: TransportError): boolean {
+  return connectionLost(error) && error.socketError?.syscall === "write";
 }
 
 /** `[response, body]` from a call made with `includeResponse` (body undefined on 404 / empty). */
@@ -272,6 +321,8 @@ function toTransportError(error: unknown): TransportError {
     response?: { statusCode?: unknown; body?: unknown };
     isTimeout?: unknown;
     isAbort?: unknown;
+    code?: unknown;
+    syscall?: unknown;
   };
   const message = typeof fields.message === "string" ? fields.message : String(error);
   const status = fields.response?.statusCode;
@@ -286,6 +337,14 @@ function toTransportError(error: unknown): TransportError {
   return new TransportError(message, {
     reason: fields.isTimeout === true ? "timeout" : fields.isAbort === true ? "aborted" : "network",
     cause: error,
+    ...(typeof fields.code === "string"
+      ? {
+          socketError: {
+            code: fields.code,
+            syscall: typeof fields.syscall === "string" ? fields.syscall : undefined,
+          },
+        }
+      : {}),
   });
 }
 

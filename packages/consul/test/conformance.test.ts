@@ -48,6 +48,10 @@ describeConformance({
     if (typeof parsed !== "object" || parsed === null) return { corruption: "not an object" };
     return { record: parsed as LeaderRecord };
   },
+  async deleteRaw(election) {
+    // As `consul kv delete <key>` would: DELETE /v1/kv/<key>.
+    await raw.kv.del({ key: `${keyPrefix}${election}` });
+  },
   async writeCorrupt(election) {
     await raw.kv.set({ key: `${keyPrefix}${election}`, value: "{not json" });
   },

@@ -131,7 +131,10 @@ describe("storage layout", () => {
     const name = uniqueName("layout");
     const created = await store.create(name, record());
     const entry = await raw.kv.get({ key: `${keyPrefix}${name}` });
-    expect(entry?.Value).toBe(encodeRecord(record()));
+    // A create raises the fencing token above Consul's KV index (see "Fencing tokens" in the README).
+    const token = created.record?.leaderTransitions ?? -1;
+    expect(token).toBeGreaterThan(record().leaderTransitions);
+    expect(entry?.Value).toBe(encodeRecord(record({ leaderTransitions: token })));
     expect(String(entry?.ModifyIndex)).toBe(created.version);
     const next = record({ leaseDurationSeconds: 0.001, leaderTransitions: 2 });
     const updated = await store.update(name, next, created.version);
@@ -298,7 +301,7 @@ describe("watch", () => {
     const iterator = store.watch(name, abort.signal)[Symbol.asyncIterator]();
     expect(await next(iterator)).toBeNull();
     let snapshot = await writer.create(name, record({ leaderTransitions: 0 }));
-    const written = new Map([[snapshot.version, 0]]);
+    const written = new Map([[snapshot.version, snapshot.record?.leaderTransitions]]);
     for (let i = 1; i <= 30; i++) {
       snapshot = await writer.update(name, record({ leaderTransitions: i }), snapshot.version);
       written.set(snapshot.version, i);
@@ -383,6 +386,7 @@ describe("request options", () => {
   it("sends the token, datacenter and read mode with reads and writes", async () => {
     const fake = await FakeAgent.start([
       { index: 5, body: [] },
+      { index: 5, body: [] },
       { index: 6, body: { Results: [{ KV: { Key: `${keyPrefix}opts`, ModifyIndex: 6 } }], Errors: null } },
     ]);
     try {
@@ -394,7 +398,7 @@ describe("request options", () => {
       });
       expect(await store.get("opts")).toBeNull();
       expect((await store.create("opts", record())).version).toBe("6");
-      const [read, write] = fake.requests;
+      const [read, , write] = fake.requests;
       expect(read?.method).toBe("GET");
       // The client percent-encodes the key's slashes; Consul decodes them.
       expect(decodeURIComponent(read?.url.pathname ?? "")).toBe(`/v1/kv/${keyPrefix}opts`);
@@ -410,11 +414,55 @@ describe("request options", () => {
           KV: {
             Verb: "cas",
             Key: `${keyPrefix}opts`,
-            Value: Buffer.from(encodeRecord(record())).toString("base64"),
+            Value: Buffer.from(encodeRecord(record({ leaderTransitions: 6 }))).toString("base64"),
             Index: 0,
           },
         },
       ]);
+    } finally {
+      await fake.close();
+    }
+  });
+
+  it("creates after a consistent read, whatever the read mode, with the token raised above X-Consul-Index", async () => {
+    const written = (index: number) => ({
+      index,
+      body: { Results: [{ KV: { Key: `${keyPrefix}token`, ModifyIndex: index } }], Errors: null },
+    });
+    const fake = await FakeAgent.start([
+      { index: 41, body: [] },
+      written(43),
+      { index: 41, body: [] },
+      written(44),
+    ]);
+    try {
+      const store = open({ address: fake.address, consistency: "stale" });
+      const raised = await store.create("token", record({ leaderTransitions: 0 }));
+      expect(raised.record?.leaderTransitions).toBe(42);
+      // A requested token above the index is kept: the token is never lowered.
+      const kept = await store.create("token", record({ leaderTransitions: 100 }));
+      expect(kept.record?.leaderTransitions).toBe(100);
+      const [read, write] = fake.requests;
+      expect(read?.url.searchParams.has("consistent")).toBe(true);
+      expect(read?.url.searchParams.has("stale")).toBe(false);
+      const operations = JSON.parse(write?.body ?? "null") as { KV: { Value: string } }[];
+      const stored = JSON.parse(
+        Buffer.from(operations[0]?.KV.Value ?? "", "base64").toString(),
+      ) as LeaderRecord;
+      expect(stored.leaderTransitions).toBe(42);
+    } finally {
+      await fake.close();
+    }
+  });
+
+  it("refuses to create when the read finds the lock, without writing", async () => {
+    const fake = await FakeAgent.start([
+      { index: 9, body: [{ Key: `${keyPrefix}exists`, Value: null, ModifyIndex: 9, CreateIndex: 9 }] },
+    ]);
+    try {
+      const store = open({ address: fake.address });
+      expect(await codeOf(store.create("exists", record()))).toBe("CONFLICT");
+      expect(fake.requests.map((request) => request.method)).toEqual(["GET"]);
     } finally {
       await fake.close();
     }

@@ -67,6 +67,15 @@ const UNAVAILABLE_MESSAGES = [
   "no connection established",
 ];
 
+/**
+ * True when gRPC failed the call before sending any of it: grpc-js cancels the calls still waiting
+ * for a connection, with exactly this text, when their channel is closed (etcd3 closes a host's
+ * channels after a call there fails). Such a call did nothing on the server and may run again.
+ */
+export function neverSent(error: unknown): boolean {
+  return error instanceof Error && error.message.includes("Channel closed before call started");
+}
+
 /** Classifies anything etcd3 or gRPC threw. */
 export function classify(error: unknown): FailureKind {
   if (!(error instanceof Error)) return "other";

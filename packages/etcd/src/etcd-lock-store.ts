@@ -1,11 +1,4 @@
-import type {
-  LeaderRecord,
-  LockStore,
-  OperationOptions,
-  Snapshot,
-  StoreCapabilities,
-  TenureError,
-} from "@tenure/core";
+import type { LeaderRecord, LockStore, OperationOptions, Snapshot, StoreCapabilities } from "@tenure/core";
 import {
   assertValidElectionName,
   assertValidRecord,
@@ -14,12 +7,13 @@ import {
   decodeRecord,
   encodeRecord,
   InvalidArgumentError,
+  TenureError,
   UnavailableError,
 } from "@tenure/core";
 import type { Etcd3, IKeyValue, IOptions, IWatchResponse, Watcher } from "etcd3";
 // etcd3 is CommonJS: take the runtime values from its module object, the types from its typings.
 import etcd3 from "etcd3";
-import { BACKEND, classify, mapFailure } from "./errors.js";
+import { BACKEND, classify, mapFailure, neverSent } from "./errors.js";
 
 /** TLS material for the connection to etcd (PEM), as etcd3 / gRPC's `createSsl` takes it. */
 export interface EtcdCredentials {
@@ -71,11 +65,52 @@ export const DEFAULT_KEY_PREFIX = "tenure/elections/";
 /** Default of {@link EtcdLockStoreOptions.requestTimeoutMs}. */
 export const DEFAULT_REQUEST_TIMEOUT_MS = 5000;
 
+/** Most attempts of one call that gRPC cancelled unsent (see `#call`). */
+const MAX_ATTEMPTS = 3;
+
 /** gRPC keepalive ping period of an owned client: detects a dead watch stream on an idle connection. */
 const KEEPALIVE_TIME_MS = 10_000;
 
-/** gRPC call options (deadline), as etcd3's KV client takes them. */
+/** gRPC call options (deadline, interceptors), as etcd3's KV client takes them. */
 type CallOptions = NonNullable<Parameters<Etcd3["kv"]["range"]>[1]>;
+/** A grpc-js call interceptor, typed through etcd3's declarations (grpc-js is etcd3's dependency). */
+type Interceptor = NonNullable<CallOptions["interceptors"]>[number];
+type InterceptingCall = ReturnType<Interceptor>;
+/** The public methods of grpc-js's InterceptingCall: what grpc-js calls on an interceptor's result. */
+type InterceptingCallMethods = Pick<InterceptingCall, keyof InterceptingCall>;
+
+/**
+ * Makes a call wait for a connection ("wait for ready", gRPC's term) instead of failing at once
+ * while its channel is reconnecting. Without it, a call that reaches a channel in reconnect
+ * backoff fails with UNAVAILABLE ("No connection established") although the store is back and
+ * the channel would be ready within milliseconds: after every outage the first call would fail,
+ * and a leader could lose its term to a failure that was already over. The wait is bounded by the
+ * call's deadline, so a call during an outage still fails with UNAVAILABLE within the request
+ * timeout.
+ *
+ * grpc-js reads the flag from the call's metadata options. The metadata etcd3 passes is shared by
+ * every call of its client, so the interceptor marks a copy. It delegates every other operation
+ * unchanged; grpc-js calls only the methods of `InterceptingCallInterface` on it (the declared
+ * return type names the class, hence the cast).
+ */
+const waitForReady: Interceptor = (options, nextCall) => {
+  const next = nextCall(options);
+  const call: InterceptingCallMethods = {
+    start(metadata, listener) {
+      const marked = metadata.clone();
+      marked.setOptions({ ...metadata.getOptions(), waitForReady: true });
+      next.start(marked, listener);
+    },
+    sendMessageWithContext: (context, message) => next.sendMessageWithContext(context, message),
+    sendMessage: (message) => next.sendMessage(message),
+    startRead: () => next.startRead(),
+    halfClose: () => next.halfClose(),
+    cancelWithStatus: (status, details) => next.cancelWithStatus(status, details),
+    getPeer: () => next.getPeer(),
+    getAuthContext: () => next.getAuthContext(),
+  };
+  return call as unknown as InterceptingCall;
+};
 
 type FaultPolicy = NonNullable<NonNullable<IOptions["faultHandling"]>["global"]>;
 
@@ -369,32 +404,40 @@ export class EtcdLockStore implements LockStore {
         { backend: BACKEND, election: name, operation },
       );
     }
-    const value = encodeRecord(record);
     const key = Buffer.from(this.keyOf(name));
-    const response = await this.#call(operation, name, options, (callOptions) =>
-      this.#client.kv.txn(
+    const conflict = (): ConflictError =>
+      new ConflictError(
+        operation === "create"
+          ? "the lock already exists"
+          : `the lock's version is no longer ${expectedVersion} (another candidate wrote it, or it was deleted)`,
+        { backend: BACKEND, election: name, operation },
+      );
+    // One time limit for the whole operation: a create's read and write share the call's deadline.
+    const written = await this.#call(operation, name, options, async (callOptions) => {
+      let stored = record;
+      if (expectedVersion === undefined) {
+        const read = await this.#client.kv.range({ key, count_only: true }, callOptions);
+        if (String(read.count) !== "0") throw conflict();
+        stored = { ...record, leaderTransitions: tokenAbove(record.leaderTransitions, read.header.revision) };
+      }
+      const value = Buffer.from(encodeRecord(stored));
+      const response = await this.#client.kv.txn(
         {
           compare: [
             expectedVersion === undefined
               ? { key, target: "Create", result: "Equal", create_revision: 0 }
               : { key, target: "Mod", result: "Equal", mod_revision: expectedVersion },
           ],
-          success: [{ request_put: { key, value: Buffer.from(value) } }],
+          success: [{ request_put: { key, value } }],
           failure: [],
         },
         callOptions,
-      ),
-    );
-    if (!response.succeeded) {
-      throw new ConflictError(
-        operation === "create"
-          ? "the lock already exists"
-          : `the lock's version is no longer ${expectedVersion} (another candidate wrote it, or it was deleted)`,
-        { backend: BACKEND, election: name, operation },
       );
-    }
-    // The put is the transaction's only write, so it happened at the revision the header reports.
-    return toSnapshot({ mod_revision: response.header.revision, value: Buffer.from(value) });
+      if (!response.succeeded) throw conflict();
+      // The put is the transaction's only write, so it happened at the revision the header reports.
+      return { mod_revision: response.header.revision, value };
+    });
+    return toSnapshot(written);
   }
 
   /**
@@ -442,13 +485,23 @@ export class EtcdLockStore implements LockStore {
         );
         settle({ error: unavailable(`no answer within ${this.requestTimeoutMs} ms`) });
       }, this.requestTimeoutMs);
-      let call: Promise<T>;
-      try {
-        call = run({ deadline: Date.now() + this.requestTimeoutMs });
-      } catch (error) {
-        call = Promise.reject(error);
-      }
-      call.then(
+      const deadline = Date.now() + this.requestTimeoutMs;
+      const callOptions: CallOptions = { deadline, interceptors: [waitForReady] };
+      const attempt = async (): Promise<T> => {
+        for (let attempts = 1; ; attempts++) {
+          try {
+            return await run(callOptions);
+          } catch (error) {
+            // gRPC cancelled the call before sending it, because etcd3 closed its channel after
+            // another call failed there (a call waiting for a connection waits on that channel).
+            // Nothing reached etcd, so running it again on etcd3's new channel is safe, even a
+            // transaction; bounded by the attempts and the same deadline.
+            if (settled || attempts >= MAX_ATTEMPTS || Date.now() >= deadline || !neverSent(error))
+              throw error;
+          }
+        }
+      };
+      attempt().then(
         (value) => settle({ value }),
         (error: unknown) => {
           if (!this.#closed && classify(error) === "unavailable") {
@@ -480,6 +533,31 @@ export class EtcdLockStore implements LockStore {
       throw new ClosedError("the store was closed", { backend: BACKEND, election: name, operation });
     }
   }
+}
+
+/**
+ * The fencing token of a new lock: the requested one, raised to one above `revision`, the store's
+ * revision read (linearizably) just before the create. Why that is above every token the lock ever
+ * handed out, even if it was deleted: etcd's revision counts every write of the cluster and never
+ * goes back, and each token Tenure wrote is at most the mod_revision of the write that carried it.
+ * A create's token is its read revision + 1 or the requested one, which the Elector takes from a
+ * record it saw (+1), so at most that record's revision + 1; either way at most the create's own,
+ * later, revision. A takeover writes the previous token + 1, at most the previous write's revision
+ * + 1, at a higher revision. The key was absent at `revision`, so every write that carried a token
+ * happened at or before it. The README's "Fencing tokens" lists what this cannot cover (a record
+ * written by something else, a restore from an older backup).
+ */
+function tokenAbove(requested: number, revision: string): number {
+  const floor = BigInt(revision) + 1n;
+  if (BigInt(requested) >= floor) return requested;
+  const token = Number(floor);
+  if (!Number.isSafeInteger(token)) {
+    throw new TenureError("INTERNAL", `etcd's revision ${revision} is beyond a safe JavaScript integer`, {
+      backend: BACKEND,
+      operation: "create",
+    });
+  }
+  return token;
 }
 
 /** The snapshot of a stored key; a value that is not a record comes back corrupt, with its version. */

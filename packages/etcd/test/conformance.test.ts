@@ -44,6 +44,10 @@ describeConformance({
     return store;
   },
   readRaw: (election) => readRawLock(raw, `${keyPrefix}${election}`),
+  async deleteRaw(election) {
+    // As `etcdctl del <key>` would: a DeleteRange of the key.
+    await raw.delete().key(`${keyPrefix}${election}`).exec();
+  },
   async writeCorrupt(election) {
     await raw.put(`${keyPrefix}${election}`).value("{not json");
   },
