@@ -1,8 +1,9 @@
 import type { Clock, LockStore, Logger } from "@tenure/core";
 import { Elector } from "@tenure/core";
+import { bindElectorMetrics } from "@tenure/prometheus";
+import { collectDefaultMetrics, Registry } from "prom-client";
 import { openStore } from "./backends.js";
 import type { SidecarFlags } from "./flags.js";
-import { ElectionMetrics } from "./metrics.js";
 import type { StatusServer } from "./status-server.js";
 import { startStatusServer } from "./status-server.js";
 import { exitStatus, Supervisor } from "./supervisor.js";
@@ -47,7 +48,10 @@ export async function startSidecar(flags: SidecarFlags, dependencies: SidecarDep
     logger: dependencies.logger,
     ...(dependencies.clock === undefined ? {} : { clock: dependencies.clock }),
   });
-  const metrics = new ElectionMetrics(elector);
+  // The sidecar's own registry: the election's metrics and Node's process metrics.
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry });
+  bindElectorMetrics(elector, { registry });
   let server: StatusServer | undefined;
   try {
     server =
@@ -55,7 +59,7 @@ export async function startSidecar(flags: SidecarFlags, dependencies: SidecarDep
         ? undefined
         : await startStatusServer({
             elector,
-            metrics,
+            registry,
             host: flags.http.host,
             port: flags.http.port,
             logger: dependencies.logger,

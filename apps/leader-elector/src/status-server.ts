@@ -2,12 +2,13 @@ import type { IncomingMessage, ServerResponse } from "node:http";
 import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
 import type { Clock, CurrentLeader, Elector, Logger } from "@tenure/core";
-import { systemClock } from "@tenure/core";
-import type { ElectionMetrics } from "./metrics.js";
+import { createHealthCheck } from "@tenure/core";
+import type { Registry } from "prom-client";
 
 export interface StatusServerOptions {
   readonly elector: Elector;
-  readonly metrics: ElectionMetrics;
+  /** What /metrics serves. */
+  readonly registry: Registry;
   readonly host: string;
   readonly port: number;
   /** How late a leader's renewal may be before /healthz fails. Default: renewDeadline + 2 retry periods. */
@@ -37,14 +38,11 @@ const NOT_READY_CODES = new Set(["PERMISSION_DENIED", "INVALID_ARGUMENT"]);
  * (and the `Tenure-Valid-For-Ms` header) bound the answer, counted from when the request was sent.
  */
 export async function startStatusServer(options: StatusServerOptions): Promise<StatusServer> {
-  const { elector, metrics } = options;
-  const clock = options.clock ?? systemClock;
-  const graceMs = options.healthGraceMs ?? elector.timing.renewDeadlineMs + 2 * elector.timing.retryPeriodMs;
+  const { elector, registry } = options;
   // Health: a replica that believes it leads but has not renewed for too long is stuck; restart it.
-  let leadingSinceRenewalAtMs: number | null = null;
-  elector.subscribe((event) => {
-    if (event.type === "started-leading" || event.type === "renewed") leadingSinceRenewalAtMs = event.atMs;
-    if (event.type === "stopped-leading") leadingSinceRenewalAtMs = null;
+  const health = createHealthCheck(elector, {
+    ...(options.healthGraceMs === undefined ? {} : { graceMs: options.healthGraceMs }),
+    ...(options.clock === undefined ? {} : { clock: options.clock }),
   });
 
   const routes: Record<string, (response: ServerResponse) => void> = {
@@ -54,17 +52,8 @@ export async function startStatusServer(options: StatusServerOptions): Promise<S
       send(response, 200, "application/json", JSON.stringify(leaderAnswer(elector, view)));
     },
     "/healthz": (response) => {
-      const silentForMs = leadingSinceRenewalAtMs === null ? 0 : clock.now() - leadingSinceRenewalAtMs;
-      if (silentForMs > graceMs) {
-        send(
-          response,
-          503,
-          "text/plain",
-          `unhealthy: leading without a renewal for ${Math.round(silentForMs)} ms\n`,
-        );
-      } else {
-        send(response, 200, "text/plain", "ok\n");
-      }
+      const { healthy, reason } = health();
+      send(response, healthy ? 200 : 503, "text/plain", healthy ? "ok\n" : `unhealthy: ${reason}\n`);
     },
     "/readyz": (response) => {
       const status = elector.status();
@@ -80,7 +69,12 @@ export async function startStatusServer(options: StatusServerOptions): Promise<S
         send(response, 200, "text/plain", "ok\n");
       }
     },
-    "/metrics": (response) => send(response, 200, "text/plain; version=0.0.4", metrics.render()),
+    "/metrics": (response) => {
+      registry.metrics().then(
+        (text) => send(response, 200, registry.contentType, text),
+        (error: unknown) => send(response, 500, "text/plain", `metrics failed: ${String(error)}\n`),
+      );
+    },
     "/events": (response) => streamLeaderChanges(response, elector),
   };
 
