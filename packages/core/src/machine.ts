@@ -659,15 +659,11 @@ function decide(config: MachineConfig, state: MachineState, now: Instant, effect
   if (state.readDue || state.observed === undefined) {
     return send(state, { type: "read", purpose: "observe" }, nowMs, effects);
   }
-  if (nowMs < state.campaignAfterMs) {
-    // Resigned: read as usual, but leave the lock to the others until the hold-off ends.
-    return !config.watch && nowMs >= state.pollAtMs
-      ? send(state, { type: "read", purpose: "observe" }, nowMs, effects)
-      : state;
-  }
   const observed = state.observed;
   const expiry = observedExpiryMs(config, state);
-  if (observed === null || (observed.deleted && expiry !== undefined && nowMs >= expiry)) {
+  // Resigned and holding off, or waiting out a deletion: leave the lock alone for now.
+  const waiting = nowMs < state.campaignAfterMs || (observed?.deleted === true && (expiry ?? 0) > nowMs);
+  if (!waiting && (observed === null || observed.deleted)) {
     const record = newTermRecord(config, state.highestToken + 1, now);
     const tombstone = observed?.tombstoneVersion ?? null;
     return send(
@@ -679,12 +675,7 @@ function decide(config: MachineConfig, state: MachineState, now: Instant, effect
       effects,
     );
   }
-  if (observed.deleted) {
-    return !config.watch && nowMs >= state.pollAtMs
-      ? send(state, { type: "read", purpose: "observe" }, nowMs, effects)
-      : state;
-  }
-  if (expiry !== undefined && nowMs >= expiry) {
+  if (!waiting && observed !== null && expiry !== undefined && nowMs >= expiry) {
     const previous = observed.record?.leaderTransitions ?? -1;
     const record = newTermRecord(config, Math.max(previous, state.highestToken) + 1, now);
     return send(
@@ -694,6 +685,7 @@ function decide(config: MachineConfig, state: MachineState, now: Instant, effect
       effects,
     );
   }
+  // A store that cannot push changes is read every retry period.
   if (!config.watch && nowMs >= state.pollAtMs) {
     return send(state, { type: "read", purpose: "observe" }, nowMs, effects);
   }
