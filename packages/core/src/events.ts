@@ -1,4 +1,5 @@
-import { InvalidArgumentError, TenureError } from "./errors.js";
+import { AsyncQueue } from "./adapter/async-queue.js";
+import { InvalidArgumentError, type TenureError } from "./errors.js";
 import type { Purpose, StepDownReason } from "./machine.js";
 
 /** Everything an Elector reports. `atMs` is the elector's monotonic clock when it happened. */
@@ -111,62 +112,25 @@ export class EventHub<Event> {
     if (!Number.isSafeInteger(maxBuffered) || maxBuffered < 1) {
       throw new InvalidArgumentError("maxBuffered", `must be a positive integer, got ${String(maxBuffered)}`);
     }
-    const buffer: Event[] = [];
-    let wake: (() => void) | undefined;
-    let done = this.#closed;
-    let overflowed = false;
+    const queue = new AsyncQueue<Event>({ maxItems: maxBuffered, name: "an events() iterator" });
+    if (this.#closed) queue.end();
     const unsubscribe = this.subscribe((event) => {
-      if (overflowed) return;
-      if (buffer.length >= maxBuffered) {
-        overflowed = true;
-        unsubscribe();
-      } else {
-        buffer.push(event);
-      }
-      wake?.();
+      queue.push(event);
+      if (queue.closed) detach();
     });
-    const onClose = (): void => {
-      done = true;
-      wake?.();
-    };
+    const onClose = (): void => queue.end();
     this.#onClose.add(onClose);
-    const finish = (): IteratorReturnResult<undefined> => {
-      done = true;
-      overflowed = false;
-      buffer.length = 0;
+    const detach = (): void => {
       unsubscribe();
       this.#onClose.delete(onClose);
-      return { done: true, value: undefined };
     };
     const iterator: AsyncIterableIterator<Event> = {
-      async next(): Promise<IteratorResult<Event>> {
-        while (buffer.length === 0 && !done && !overflowed) {
-          await new Promise<void>((resolve) => {
-            wake = resolve;
-          });
-          wake = undefined;
-        }
-        const event = buffer.shift();
-        if (event !== undefined) return { done: false, value: event };
-        if (overflowed) {
-          finish();
-          throw new TenureError(
-            "OVERFLOW",
-            `an events() iterator fell more than ${maxBuffered} events behind and was ended`,
-            {
-              operation: "events",
-              remedy: "consume the iterator promptly, raise maxBuffered, or use subscribe()",
-            },
-          );
-        }
-        return finish();
+      next: () => queue.next(),
+      return: () => {
+        detach();
+        return queue.return();
       },
-      async return(): Promise<IteratorResult<Event>> {
-        return finish();
-      },
-      [Symbol.asyncIterator]() {
-        return iterator;
-      },
+      [Symbol.asyncIterator]: () => iterator,
     };
     return iterator;
   }

@@ -1,0 +1,88 @@
+import type { ErrorContext, TenureError } from "../errors.js";
+import { ClosedError, toTenureError, UnavailableError } from "../errors.js";
+
+/** Why a bounded call was given up. */
+export type GiveUpReason = "timeout" | "aborted" | "closed";
+
+/** The limits of one store call. */
+export interface CallLimits {
+  /** The adapter's own limit for one call (its request or command timeout), in ms. */
+  readonly timeoutMs: number;
+  /** The caller's signal (`OperationOptions.signal`): the Elector aborts it at its operation timeout. */
+  readonly signal?: AbortSignal | undefined;
+  /** The store's closing signal ({@link StoreLifecycle.signal}): the call then rejects with CLOSED. */
+  readonly closing?: AbortSignal | undefined;
+  /** Names the call in its errors: backend, election, operation. */
+  readonly context: ErrorContext;
+  /**
+   * Called once when the call is given up (its own timeout, the caller's abort, the store closing),
+   * before the promise rejects: for example to drop a connection whose answer may never come.
+   */
+  readonly onGiveUp?: (reason: GiveUpReason) => void;
+  /** Turns what `run` rejects with into a TenureError. Default: kept if it is one, else INTERNAL. */
+  readonly mapError?: (error: unknown) => TenureError;
+}
+
+/**
+ * Runs one store call so that it always settles in bounded time: `run` receives a signal that aborts
+ * at the first of three ends, and the promise settles then whatever `run` does.
+ *
+ * **Which deadline wins: whichever comes first.** The adapter's `timeoutMs` bounds every call, also
+ * those made without a signal (a user calling the store directly); the caller's `signal` bounds it
+ * further (the Elector passes one that aborts at its operation timeout, which is shorter than a
+ * renew deadline). Both give UNAVAILABLE, and the message says which limit ended the call. The
+ * store closing gives CLOSED. A write given up this way may still commit: callers treat UNAVAILABLE
+ * as "unknown", never as "not written" (the engine reads before it writes again).
+ */
+export function boundedCall<T>(limits: CallLimits, run: (signal: AbortSignal) => Promise<T>): Promise<T> {
+  const { context } = limits;
+  if (limits.closing?.aborted) return Promise.reject(new ClosedError("the store was closed", context));
+  if (limits.signal?.aborted) {
+    return Promise.reject(new UnavailableError("the call was aborted before it was sent", context));
+  }
+  return new Promise<T>((resolve, reject) => {
+    const abort = new AbortController();
+    let settled = false;
+    const cleanup = (): void => {
+      clearTimeout(timer);
+      limits.signal?.removeEventListener("abort", onAbort);
+      limits.closing?.removeEventListener("abort", onClosing);
+    };
+    const giveUp = (reason: GiveUpReason, error: TenureError): void => {
+      if (settled) return;
+      settled = true;
+      cleanup();
+      abort.abort(error);
+      limits.onGiveUp?.(reason);
+      reject(error);
+    };
+    const onAbort = (): void => giveUp("aborted", new UnavailableError("the call was aborted", context));
+    const onClosing = (): void => giveUp("closed", new ClosedError("the store was closed", context));
+    const timer = setTimeout(
+      () => giveUp("timeout", new UnavailableError(`no answer within ${limits.timeoutMs} ms`, context)),
+      limits.timeoutMs,
+    );
+    limits.signal?.addEventListener("abort", onAbort, { once: true });
+    limits.closing?.addEventListener("abort", onClosing, { once: true });
+    let call: Promise<T>;
+    try {
+      call = run(abort.signal);
+    } catch (error) {
+      call = Promise.reject(error);
+    }
+    call.then(
+      (value) => {
+        if (settled) return;
+        settled = true;
+        cleanup();
+        resolve(value);
+      },
+      (error: unknown) => {
+        if (settled) return;
+        settled = true;
+        cleanup();
+        reject(limits.mapError?.(error) ?? toTenureError(error, context));
+      },
+    );
+  });
+}

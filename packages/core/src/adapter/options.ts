@@ -1,0 +1,78 @@
+import type { ErrorContext } from "../errors.js";
+import { InvalidArgumentError } from "../errors.js";
+
+/**
+ * Option checks shared by the adapters, so that every option is validated the same way and every
+ * error names the option and the rule. Each returns the value (or its default) when it is valid.
+ */
+
+/** A positive, finite number of milliseconds; `fallback` when undefined. */
+export function positiveMs(
+  field: string,
+  value: unknown,
+  fallback: number,
+  context: ErrorContext = {},
+): number {
+  if (value === undefined) return fallback;
+  if (typeof value !== "number" || !Number.isFinite(value) || value <= 0) {
+    throw new InvalidArgumentError(
+      field,
+      `must be a positive number of milliseconds, got ${String(value)}`,
+      context,
+    );
+  }
+  return value;
+}
+
+/** A non-empty string; `fallback` when undefined. */
+export function nonEmptyString(
+  field: string,
+  value: unknown,
+  fallback: string,
+  context: ErrorContext = {},
+): string {
+  if (value === undefined) return fallback;
+  if (typeof value !== "string" || value.length === 0) {
+    throw new InvalidArgumentError(
+      field,
+      `must be a non-empty string, got ${JSON.stringify(value)}`,
+      context,
+    );
+  }
+  return value;
+}
+
+/** One of `allowed`; `fallback` when undefined. */
+export function oneOf<T extends string>(
+  field: string,
+  value: unknown,
+  allowed: readonly T[],
+  fallback: T,
+  context: ErrorContext = {},
+): T {
+  if (value === undefined) return fallback;
+  if (typeof value !== "string" || !(allowed as readonly string[]).includes(value)) {
+    throw new InvalidArgumentError(
+      field,
+      `must be one of ${allowed.map((item) => `"${item}"`).join(", ")}, got ${JSON.stringify(value)}`,
+      context,
+    );
+  }
+  return value as T;
+}
+
+/** Throws when more than one of `fields` is set in `options` (settings that exclude each other). */
+export function exclusive(
+  options: Readonly<Record<string, unknown>>,
+  fields: readonly string[],
+  context: ErrorContext = {},
+): void {
+  const set = fields.filter((field) => options[field] !== undefined);
+  if (set.length > 1) {
+    throw new InvalidArgumentError(
+      set[0] ?? "",
+      `cannot be combined with ${set.slice(1).join(", ")}`,
+      context,
+    );
+  }
+}
