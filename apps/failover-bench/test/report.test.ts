@@ -1,5 +1,8 @@
 import { describe, expect, it } from "vitest";
-import { evaluateTargets, formatJson, niceMax, renderMarkdown, renderSvg } from "../src/report.js";
+import { niceMax, renderSvg } from "../src/report/chart.js";
+import { formatJson } from "../src/report/json.js";
+import { renderMarkdown } from "../src/report/markdown.js";
+import { evaluateTargets } from "../src/report/verdicts.js";
 import type { BenchResults, FailoverResult, LoadResult, ScaleResult } from "../src/types.js";
 
 function row(

@@ -1,0 +1,134 @@
+/** The Markdown tables of a run (results in, text out). */
+import type { FailoverResult, LoadResult, ScaleResult, SkippedBackend, TargetResult } from "../types.js";
+import { ms } from "./format.js";
+
+export function table(header: readonly string[], rows: readonly (readonly string[])[]): string {
+  return [
+    `| ${header.join(" | ")} |`,
+    `| ${header.map(() => "---").join(" | ")} |`,
+    ...rows.map((row) => `| ${row.join(" | ")} |`),
+  ].join("\n");
+}
+
+export function failoverTable(rows: readonly FailoverResult[]): string {
+  return table(
+    ["backend", "candidates", "scenario", "trials", "lease / renew / retry", "p50", "p99", "max", "failed"],
+    rows.map((row) => [
+      row.backend,
+      row.implementation === "client-go" ? "client-go" : row.processes ? "Tenure" : "Tenure (1 process)",
+      row.scenario,
+      String(row.trials),
+      `${row.leaseMs} / ${row.renewDeadlineMs} / ${row.retryPeriodMs} ms`,
+      ms(row.p50Ms),
+      ms(row.p99Ms),
+      ms(row.maxMs),
+      String(row.failures),
+    ]),
+  );
+}
+
+export function ratioRows(rows: readonly FailoverResult[]): string[][] {
+  const out: string[][] = [];
+  for (const scenario of ["crash", "graceful"] as const) {
+    const tenure = rows.find(
+      (row) => row.backend === "kubernetes" && row.implementation === "tenure" && row.scenario === scenario,
+    );
+    const go = rows.find(
+      (row) =>
+        row.backend === "kubernetes" && row.implementation === "client-go" && row.scenario === scenario,
+    );
+    if (tenure === undefined || go === undefined) continue;
+    out.push([
+      scenario,
+      `${ms(tenure.p50Ms)} / ${ms(go.p50Ms)}`,
+      (tenure.p50Ms / go.p50Ms).toFixed(2),
+      `${ms(tenure.p99Ms)} / ${ms(go.p99Ms)}`,
+      (tenure.p99Ms / go.p99Ms).toFixed(2),
+    ]);
+  }
+  return out;
+}
+
+function formatOps(ops: Readonly<Record<string, number>>): string {
+  const entries = Object.entries(ops).filter(([, value]) => Math.abs(value) >= 0.005);
+  return entries.length === 0
+    ? "none"
+    : entries.map(([key, value]) => `${key} ${value.toFixed(2)}`).join(", ");
+}
+
+export function loadTable(rows: readonly LoadResult[]): string {
+  return table(
+    [
+      "backend",
+      "candidates",
+      "leader: writes / reads per renewal",
+      "leader: all ops per renewal",
+      "follower: reads / writes per s",
+      "follower: all ops per s",
+      "source",
+    ],
+    rows.map((row) => [
+      row.backend,
+      row.implementation,
+      `${row.leaderWritesPerRenewal.toFixed(2)} / ${row.leaderReadsPerRenewal.toFixed(2)}`,
+      formatOps(row.leaderOpsPerRenewal),
+      `${row.followerReadsPerSecond.toFixed(2)} / ${row.followerWritesPerSecond.toFixed(2)}`,
+      formatOps(row.followerOpsPerSecond),
+      row.source,
+    ]),
+  );
+}
+
+export function scaleTable(rows: readonly ScaleResult[]): string {
+  return table(
+    [
+      "backend",
+      "elections",
+      "lease / renew / retry",
+      "measured",
+      "leading",
+      "ramp",
+      "renewals/s",
+      "CPU (cores)",
+      "RSS max",
+      "event-loop delay p99 / max",
+      "store errors",
+      "spurious losses",
+    ],
+    rows.map((row) => [
+      row.backend,
+      String(row.elections),
+      `${row.leaseMs / 1000} / ${row.renewDeadlineMs / 1000} / ${row.retryPeriodMs / 1000} s`,
+      `${Math.round(row.durationMs / 1000)} s`,
+      `${row.leading}/${row.elections}`,
+      `${(row.rampMs / 1000).toFixed(1)} s`,
+      (row.renewals / (row.durationMs / 1000)).toFixed(0),
+      row.cpuCoreShare.toFixed(2),
+      `${row.rssMaxMb.toFixed(0)} MB`,
+      `${row.eventLoopDelayP99Ms.toFixed(1)} / ${row.eventLoopDelayMaxMs.toFixed(1)} ms`,
+      String(row.storeErrors),
+      String(row.spuriousLosses),
+    ]),
+  );
+}
+
+export function targetsTable(rows: readonly TargetResult[]): string {
+  return table(
+    ["target", "backend", "result", "measured", "limit", "margin", "why"],
+    rows.map((row) => [
+      row.target,
+      row.backend,
+      row.pass ? "**pass**" : "**FAIL**",
+      row.measured,
+      row.limit,
+      row.margin,
+      row.why,
+    ]),
+  );
+}
+
+export function skippedList(rows: readonly SkippedBackend[]): string {
+  return rows.length === 0
+    ? "None."
+    : rows.map((row) => `- **${row.backend}** (${row.what}): ${row.reason}`).join("\n");
+}
