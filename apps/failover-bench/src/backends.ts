@@ -9,6 +9,7 @@ import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import { promisify } from "node:util";
+import { openStore } from "@tenure/backends";
 import { type CandidatePool, ClientGoPool, MemoryPool, TenurePool } from "./pool.js";
 import {
   apiserverStats,
@@ -18,7 +19,6 @@ import {
   redisStats,
   type StatsSource,
 } from "./server-stats.js";
-import { openStore } from "./stores.js";
 import type { BackendName, StoreConfig, Timing } from "./types.js";
 
 /** The parts of the harness's servers.json the bench reads. */
@@ -132,7 +132,7 @@ export const backends: Readonly<Record<BackendName, Backend>> = {
     const redis = need(servers.servers.redis, "redis");
     return {
       label: `Redis ${redis.version}, RedisLockStore`,
-      store: { backend: "redis", url: loopback(redis.url) },
+      store: { backend: "redis", url: loopback(redis.url), keyPrefix: "failover-bench" },
       stats: redisStats(redis.url),
       scale: 1000,
     };
@@ -142,7 +142,7 @@ export const backends: Readonly<Record<BackendName, Backend>> = {
     const endpoint = need(etcd.endpoints[0], "an etcd endpoint");
     return {
       label: `etcd ${etcd.version}, EtcdLockStore`,
-      store: { backend: "etcd", hosts: etcd.endpoints.map(loopback) },
+      store: { backend: "etcd", hosts: etcd.endpoints.map(loopback), keyPrefix: "failover-bench/" },
       stats: etcdStats(endpoint),
       scale: 1000,
     };
@@ -151,7 +151,7 @@ export const backends: Readonly<Record<BackendName, Backend>> = {
     const consul = need(servers.servers.consul, "consul");
     return {
       label: `Consul ${consul.version}, ConsulLockStore`,
-      store: { backend: "consul", address: loopback(consul.address) },
+      store: { backend: "consul", address: loopback(consul.address), keyPrefix: "failover-bench/" },
       stats: consulStats(consul.url),
       scale: 0,
     };

@@ -12,8 +12,9 @@
  * SIGTERM stops the elector with release (graceful); SIGKILL is the crash. Exits after 10 minutes
  * at the latest, so no candidate outlives a broken orchestrator for long.
  */
+
+import { openStore } from "@tenure/backends";
 import { Elector } from "@tenure/core";
-import { openStore } from "./stores.js";
 import { CANDIDATE_ENV, type CandidateConfig } from "./types.js";
 
 function emit(fields: Record<string, unknown>): void {

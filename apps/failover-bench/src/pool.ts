@@ -8,7 +8,8 @@ import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
 import type { LockStore } from "@tenure/core";
 import { Elector } from "@tenure/core";
-import { openStore } from "./stores.js";
+import { MemoryServer } from "@tenure/memory";
+
 import {
   CANDIDATE_ENV,
   type CandidateConfig,
@@ -276,7 +277,7 @@ export class MemoryPool implements CandidatePool {
   readonly #events = new EventLog();
   readonly #electors = new Map<string, { elector: Elector; store: LockStore }>();
   readonly #stopping: Promise<void>[] = [];
-  #server: unknown;
+  #server: MemoryServer | undefined;
 
   constructor(
     readonly election: string,
@@ -288,11 +289,9 @@ export class MemoryPool implements CandidatePool {
   }
 
   async spawn(identity: string): Promise<void> {
-    if (this.#server === undefined) {
-      const memory = await import("@tenure/memory");
-      this.#server = new memory.MemoryServer();
-    }
-    const store = await openStore({ backend: "memory" }, this.#server);
+    // One memory server for every in-process candidate: the registry's memory store is private to a call.
+    this.#server ??= new MemoryServer();
+    const store = this.#server.connect();
     const elector = new Elector({ store, name: this.election, identity, ...this.timing });
     elector.subscribe((event) => {
       const ns = process.hrtime.bigint();

@@ -5,8 +5,8 @@
  * after rampLimitMs + durationMs + 30 s whatever happens.
  */
 import { monitorEventLoopDelay } from "node:perf_hooks";
+import { openStore } from "@tenure/backends";
 import { Elector } from "@tenure/core";
-import { openStore } from "./stores.js";
 import { SCALE_ENV, type ScaleConfig } from "./types.js";
 
 function emit(fields: Record<string, unknown>): void {

@@ -1,4 +1,5 @@
 /** Shapes shared by the orchestrator, the candidate processes and the report writers. */
+import type { BackendConfig } from "@tenure/backends";
 
 export const backendNames = ["kubernetes", "etcd", "consul", "redis", "memory"] as const;
 export type BackendName = (typeof backendNames)[number];
@@ -7,13 +8,11 @@ export function isBackendName(name: string): name is BackendName {
   return (backendNames as readonly string[]).includes(name);
 }
 
-/** How a candidate process reaches its store. JSON: passed to candidates through the environment. */
-export type StoreConfig =
-  | { readonly backend: "memory" }
-  | { readonly backend: "redis"; readonly url: string }
-  | { readonly backend: "etcd"; readonly hosts: readonly string[] }
-  | { readonly backend: "consul"; readonly address: string }
-  | { readonly backend: "kubernetes"; readonly kubeconfig: string; readonly namespace: string };
+/**
+ * How a candidate process reaches its store: the registry's description (`@tenure/backends`). JSON:
+ * passed to candidates through the environment, so the bench uses no TLS material (Buffers).
+ */
+export type StoreConfig = BackendConfig;
 
 export interface Timing {
   readonly leaseDurationMs: number;

@@ -1,43 +1,18 @@
-import { KubeConfig } from "@kubernetes/client-node";
 import type { LockStore, Logger, OperationOptions, Snapshot, StoreCapabilities } from "@tenure/core";
 import { ClosedError, PermissionDeniedError, TenureError } from "@tenure/core";
-import { AnnotationLock, defaultKubeConfig, LeaseLock, MigrationLock } from "@tenure/kubernetes";
-import type { BackendSettings } from "./flags.js";
+import { MigrationLock } from "@tenure/kubernetes";
 
-/** Opens the Kubernetes lock the `--lock` flag names, in the election's namespace. */
-export function openKubernetesLock(
-  settings: Extract<BackendSettings, { kind: "kubernetes" }>,
+/**
+ * The lock of `--lock=auto` over the election's Endpoints annotation lock and its Lease lock (both
+ * opened through the registry of backends): it picks one on its first read (see {@link chooseLock}).
+ */
+export function openAutoLock(
+  annotation: LockStore,
+  lease: LockStore,
   namespace: string,
   logger: Logger,
 ): LockStore {
-  const kubeConfig =
-    settings.kubeconfig === undefined ? defaultKubeConfig("kubernetes") : fromFile(settings.kubeconfig);
-  const common = { namespace, kubeConfig, logger };
-  switch (settings.lock) {
-    case "auto":
-      return new AutoLock({
-        annotation: new AnnotationLock({ ...common, objectKind: "Endpoints" }),
-        lease: new LeaseLock(common),
-        namespace,
-        logger,
-      });
-    case "lease":
-      return new LeaseLock(common);
-    case "endpoints":
-      return new AnnotationLock({ ...common, objectKind: "Endpoints" });
-    case "configmap":
-      return new AnnotationLock({ ...common, objectKind: "ConfigMap" });
-    case "migrate":
-      // Holds the 2016 Endpoints annotation and the Lease at once, so a fleet still on the old
-      // sidecar and a fleet on Leases never both lead during a rolling update.
-      return new MigrationLock({ ...common, primaryKind: "Endpoints" });
-  }
-}
-
-function fromFile(path: string): KubeConfig {
-  const kubeConfig = new KubeConfig();
-  kubeConfig.loadFromFile(path);
-  return kubeConfig;
+  return new AutoLock({ annotation, lease, namespace, logger });
 }
 
 /** What `--lock=auto` found in the cluster: `forbidden` when the sidecar may not read it. */

@@ -7,13 +7,23 @@
 import type { LockStore, Logger } from "@tenure/core";
 import { InvalidArgumentError } from "@tenure/core";
 
-/** Redis, standalone (see `@tenure/redis` for Cluster and TLS through a client of your own). */
+/** TLS material in PEM: the CA that signed the server's certificate, and a client certificate and key. */
+export interface TlsPem {
+  readonly ca?: Buffer | undefined;
+  readonly cert?: Buffer | undefined;
+  readonly key?: Buffer | undefined;
+}
+
+/** Redis, standalone (see `@tenure/redis` for Cluster, or a client of your own). */
 export interface RedisBackend {
   readonly backend: "redis";
-  /** `redis://[user:password@]host:port[/db]`. */
+  /** `redis://[user:password@]host:port[/db]`, or `rediss://` for TLS. */
   readonly url: string;
-  readonly keyPrefix?: string;
-  readonly commandTimeoutMs?: number;
+  readonly username?: string | undefined;
+  readonly password?: string | undefined;
+  readonly tls?: TlsPem | undefined;
+  readonly keyPrefix?: string | undefined;
+  readonly commandTimeoutMs?: number | undefined;
 }
 
 /** etcd v3. */
@@ -21,8 +31,12 @@ export interface EtcdBackend {
   readonly backend: "etcd";
   /** Client URLs of the members, e.g. `["http://127.0.0.1:2379"]`. */
   readonly hosts: readonly string[];
-  readonly keyPrefix?: string;
-  readonly requestTimeoutMs?: number;
+  readonly username?: string | undefined;
+  readonly password?: string | undefined;
+  /** `ca` is required for TLS; `cert` and `key` when etcd asks for client certificates. */
+  readonly tls?: TlsPem | undefined;
+  readonly keyPrefix?: string | undefined;
+  readonly requestTimeoutMs?: number | undefined;
 }
 
 /** Consul's HTTP API (an agent). */
@@ -30,21 +44,25 @@ export interface ConsulBackend {
   readonly backend: "consul";
   /** `host:port` or URL of the agent's HTTP API. */
   readonly address: string;
-  readonly keyPrefix?: string;
-  readonly requestTimeoutMs?: number;
+  /** ACL token. */
+  readonly token?: string | undefined;
+  readonly datacenter?: string | undefined;
+  readonly tls?: TlsPem | undefined;
+  readonly keyPrefix?: string | undefined;
+  readonly requestTimeoutMs?: number | undefined;
 }
 
-/** Kubernetes: a Lease, or the 2016 annotation on an Endpoints or ConfigMap object. */
+/** Kubernetes: a Lease, the 2016 annotation on an Endpoints or ConfigMap object, or both while migrating. */
 export interface KubernetesBackend {
   readonly backend: "kubernetes";
-  /** Path of a kubeconfig. */
-  readonly kubeconfig: string;
+  /** Path of a kubeconfig. Default: in a pod its service account, else `KUBECONFIG` / `~/.kube/config`. */
+  readonly kubeconfig?: string | undefined;
   /** Replaces the kubeconfig's server URL (to reach the apiserver through a proxy). Default: as in the file. */
-  readonly server?: string;
-  readonly namespace?: string;
-  /** Default `"lease"`. */
-  readonly lock?: "lease" | "endpoints" | "configmap";
-  readonly requestTimeoutMs?: number;
+  readonly server?: string | undefined;
+  readonly namespace?: string | undefined;
+  /** Default `"lease"`. `"migrate"` holds the Endpoints annotation and the Lease at once. */
+  readonly lock?: "lease" | "endpoints" | "configmap" | "migrate" | undefined;
+  readonly requestTimeoutMs?: number | undefined;
 }
 
 /** An in-process store, private to this process (a demo, a test). */
@@ -77,14 +95,39 @@ export async function openStore(config: BackendConfig, options: OpenOptions = {}
       const { RedisLockStore } = await import("@tenure/redis");
       return new RedisLockStore({
         url: config.url,
+        ...optional("username", config.username),
+        ...optional("password", config.password),
+        ...optional("tls", pemOptions(config.tls)),
         ...optional("keyPrefix", config.keyPrefix),
         ...optional("commandTimeoutMs", config.commandTimeoutMs),
       });
     }
     case "etcd": {
       const { EtcdLockStore } = await import("@tenure/etcd");
+      const { tls } = config;
+      if (tls !== undefined && tls.ca === undefined && (tls.cert !== undefined || tls.key !== undefined)) {
+        throw new InvalidArgumentError(
+          "tls.ca",
+          "is required with a client certificate (etcd's TLS needs the CA)",
+          {
+            backend: "etcd",
+          },
+        );
+      }
       return new EtcdLockStore({
         hosts: config.hosts,
+        ...(config.username === undefined
+          ? {}
+          : { auth: { username: config.username, password: config.password ?? "" } }),
+        ...(tls?.ca === undefined
+          ? {}
+          : {
+              credentials: {
+                rootCertificate: tls.ca,
+                ...optional("privateKey", tls.key),
+                ...optional("certChain", tls.cert),
+              },
+            }),
         ...optional("keyPrefix", config.keyPrefix),
         ...optional("requestTimeoutMs", config.requestTimeoutMs),
       });
@@ -93,6 +136,9 @@ export async function openStore(config: BackendConfig, options: OpenOptions = {}
       const { ConsulLockStore } = await import("@tenure/consul");
       return new ConsulLockStore({
         address: config.address,
+        ...optional("token", config.token),
+        ...optional("datacenter", config.datacenter),
+        ...optional("tls", pemOptions(config.tls)),
         ...optional("keyPrefix", config.keyPrefix),
         ...optional("requestTimeoutMs", config.requestTimeoutMs),
       });
@@ -115,9 +161,14 @@ export async function openStore(config: BackendConfig, options: OpenOptions = {}
 
 async function openKubernetes(config: KubernetesBackend, options: OpenOptions): Promise<LockStore> {
   const { KubeConfig } = await import("@kubernetes/client-node");
-  const { AnnotationLock, LeaseLock } = await import("@tenure/kubernetes");
-  const kubeConfig = new KubeConfig();
-  kubeConfig.loadFromFile(config.kubeconfig);
+  const { AnnotationLock, defaultKubeConfig, LeaseLock, MigrationLock } = await import("@tenure/kubernetes");
+  let kubeConfig: InstanceType<typeof KubeConfig>;
+  if (config.kubeconfig === undefined) {
+    kubeConfig = defaultKubeConfig("kubernetes");
+  } else {
+    kubeConfig = new KubeConfig();
+    kubeConfig.loadFromFile(config.kubeconfig);
+  }
   if (config.server !== undefined) {
     const current = kubeConfig.getCurrentCluster();
     if (current === null) {
@@ -140,9 +191,20 @@ async function openKubernetes(config: KubernetesBackend, options: OpenOptions): 
       return new AnnotationLock({ ...common, objectKind: "Endpoints" });
     case "configmap":
       return new AnnotationLock({ ...common, objectKind: "ConfigMap" });
+    case "migrate":
+      // Holds the 2016 Endpoints annotation and the Lease at once, so a fleet still on the old
+      // sidecar and a fleet on Leases never both lead during a rolling update.
+      return new MigrationLock({ ...common, primaryKind: "Endpoints" });
     default:
       throw new InvalidArgumentError("lock", `must be "lease", "endpoints" or "configmap"`);
   }
+}
+
+/** Node `tls.connect` options from PEM material, or undefined without any. */
+function pemOptions(tls: TlsPem | undefined): { ca?: Buffer; cert?: Buffer; key?: Buffer } | undefined {
+  if (tls === undefined || (tls.ca === undefined && tls.cert === undefined && tls.key === undefined))
+    return undefined;
+  return { ...optional("ca", tls.ca), ...optional("cert", tls.cert), ...optional("key", tls.key) };
 }
 
 /** `{ [key]: value }` when value is defined, else `{}` (options are exact: no `undefined` members). */
