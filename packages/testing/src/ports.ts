@@ -1,3 +1,4 @@
+import { readFileSync } from "node:fs";
 import { createServer, type Server } from "node:net";
 
 /** The only address the harness binds or targets. */
@@ -19,17 +20,39 @@ const handedOut: Set<number> = (() => {
 })();
 
 /**
- * How many ports the kernel may offer that were handed out before, in one call, before giving up.
- * The kernel picks among thousands of ports at random, so reaching this means this process has
- * used up nearly all of them.
+ * How many ports may be found taken, or handed out before, in one call, before giving up. Ports are
+ * drawn at random among some twenty thousand, so reaching this means nearly all of them are used.
  */
 const maximumSkippedPorts = 1_000;
 
-function listenOnFreePort(): Promise<Server> {
-  return new Promise((resolvePromise, reject) => {
+/**
+ * The lowest port the harness hands out. Ports are taken below the kernel's ephemeral range (the
+ * local ports of outgoing connections, `net.ipv4.ip_local_port_range`, 32768–60999 by default):
+ * a server that is restarted on its old port (a cluster member killed and brought back) would
+ * otherwise find it taken by some client's outgoing connection in the meantime.
+ */
+const lowestPort = 10_000;
+
+/** The first port of the kernel's ephemeral range (32768 when it cannot be read). */
+function ephemeralRangeStart(): number {
+  try {
+    const [low] = readFileSync("/proc/sys/net/ipv4/ip_local_port_range", "utf8").trim().split(/\s+/);
+    const value = Number(low);
+    return Number.isInteger(value) && value > lowestPort + 1000 ? value : 32_768;
+  } catch {
+    return 32_768;
+  }
+}
+
+const highestPort = ephemeralRangeStart() - 1;
+
+/** Listens on a random port below the ephemeral range; undefined when that port is taken. */
+function listenOnFreePort(): Promise<Server | undefined> {
+  const port = lowestPort + Math.floor(Math.random() * (highestPort - lowestPort + 1));
+  return new Promise((resolvePromise) => {
     const server = createServer();
-    server.once("error", reject);
-    server.listen({ host: loopback, port: 0, exclusive: true }, () => resolvePromise(server));
+    server.once("error", () => resolvePromise(undefined));
+    server.listen({ host: loopback, port, exclusive: true }, () => resolvePromise(server));
   });
 }
 
@@ -40,8 +63,8 @@ function portOf(server: Server): number {
 }
 
 /**
- * Returns `count` distinct TCP ports that are free on 127.0.0.1 right now and that this process
- * has never handed out before (see {@link handedOut}): a server may take its time to bind the
+ * Returns `count` distinct TCP ports that are free on 127.0.0.1 right now, below the kernel's
+ * ephemeral range (see {@link lowestPort}), and that this process has never handed out before (see {@link handedOut}): a server may take its time to bind the
  * ports it was given without another server of this process being given the same ones. All the
  * listeners are held until every port is chosen (a port the kernel offers that was handed out
  * before is held too, so it is not offered again in the same call). Ports chosen by another
@@ -50,6 +73,7 @@ function portOf(server: Server): number {
 export async function freePorts(count: number): Promise<number[]> {
   const chosen: Server[] = [];
   const skipped: Server[] = [];
+  let attemptsOnTakenPorts = 0;
   try {
     while (chosen.length < count) {
       if (skipped.length > maximumSkippedPorts) {
@@ -58,6 +82,13 @@ export async function freePorts(count: number): Promise<number[]> {
         );
       }
       const server = await listenOnFreePort();
+      if (server === undefined) {
+        attemptsOnTakenPorts++;
+        if (attemptsOnTakenPorts > maximumSkippedPorts) {
+          throw new Error(`no free loopback port found between ${lowestPort} and ${highestPort}`);
+        }
+        continue;
+      }
       (handedOut.has(portOf(server)) ? skipped : chosen).push(server);
     }
     const ports = chosen.map(portOf);
