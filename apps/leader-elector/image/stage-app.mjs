@@ -79,12 +79,21 @@ for (const dir of dirs) {
     recursive: true,
     filter: (path) => !/\.d\.ts(\.map)?$/.test(path),
   });
-  if (existsSync(join(src, dir, "bin"))) cpSync(join(src, dir, "bin"), join(out, dir, "bin"), { recursive: true });
+  if (existsSync(join(src, dir, "bin")))
+    cpSync(join(src, dir, "bin"), join(out, dir, "bin"), { recursive: true });
 }
 
 execFileSync(
   "npm",
-  ["install", "--omit=dev", "--ignore-scripts", "--no-audit", "--no-fund", "--prefer-offline", "--loglevel=warn"],
+  [
+    "install",
+    "--omit=dev",
+    "--ignore-scripts",
+    "--no-audit",
+    "--no-fund",
+    "--prefer-offline",
+    "--loglevel=warn",
+  ],
   { cwd: out, stdio: "inherit" },
 );
 
