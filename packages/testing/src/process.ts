@@ -1,5 +1,14 @@
 import { spawn } from "node:child_process";
-import { closeSync, mkdirSync, openSync, readFileSync, readlinkSync, realpathSync, writeSync } from "node:fs";
+import {
+  closeSync,
+  mkdirSync,
+  openSync,
+  readdirSync,
+  readFileSync,
+  readlinkSync,
+  realpathSync,
+  writeSync,
+} from "node:fs";
 import { dirname } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 
@@ -105,9 +114,11 @@ export function spawnDaemon(
 }
 
 /** State letter of a process from /proc/<pid>/stat ("R", "S", "T", "Z", …), or undefined when gone. */
-function stateLetter(pid: number): string | undefined {
+/** The state letter of a process, or of one of its threads (`tid` under `/proc/<pid>/task`). */
+function stateLetter(pid: number, parent?: number): string | undefined {
   try {
-    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    const path = parent === undefined ? `/proc/${pid}/stat` : `/proc/${parent}/task/${pid}/stat`;
+    const stat = readFileSync(path, "utf8");
     return stat.slice(stat.lastIndexOf(")") + 2, stat.lastIndexOf(")") + 3);
   } catch {
     return undefined;
@@ -165,13 +176,33 @@ export async function stopProcess(pid: number, binary: string, graceMs = 10_000)
   return waitUntilGone(pid, binary, 5_000);
 }
 
+/**
+ * Whether a process that no longer runs has let go of everything: a multi-threaded process (etcd,
+ * Consul, kube-apiserver are Go) shows its first thread as a zombie while the others still exit,
+ * and its sockets close only with the last thread. A server restarted on the same ports before
+ * then finds them taken.
+ */
+function threadsGone(pid: number): boolean {
+  let tasks: string[];
+  try {
+    tasks = readdirSync(`/proc/${pid}/task`);
+  } catch {
+    return true; // reaped
+  }
+  return tasks.every((tid) => {
+    const state = stateLetter(Number(tid), pid);
+    return state === undefined || state === "Z" || state === "X";
+  });
+}
+
 async function waitUntilGone(pid: number, binary: string, timeoutMs: number): Promise<boolean> {
   const deadline = Date.now() + timeoutMs;
+  const gone = (): boolean => !isRunning(pid, binary) && threadsGone(pid);
   while (Date.now() < deadline) {
-    if (!isRunning(pid, binary)) return true;
+    if (gone()) return true;
     await sleep(50);
   }
-  return !isRunning(pid, binary);
+  return gone();
 }
 
 /**
