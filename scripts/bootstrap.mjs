@@ -5,7 +5,7 @@
 // so it must stay plain JavaScript that Node 18+ understands. The scripts that follow it run
 // through a nested `npm run`, whose fresh shell finds node_modules/.bin/node (Node 24): the
 // first shell may already have remembered the system node.
-import { execSync } from "node:child_process";
+import { execFileSync, execSync } from "node:child_process";
 import { createHash } from "node:crypto";
 import { existsSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
@@ -15,7 +15,7 @@ const stampPath = join(root, "node_modules", ".tenure-install-stamp");
 
 function manifests() {
   const files = ["package.json", "package-lock.json"];
-  for (const group of ["packages", "apps"]) {
+  for (const group of ["packages", "apps", "tests"]) {
     const dir = join(root, group);
     if (!existsSync(dir)) continue;
     for (const name of readdirSync(dir).sort()) {
@@ -34,6 +34,10 @@ function fingerprint() {
   }
   return hash.digest("hex");
 }
+
+// A pack interrupted between its prepack and postpack leaves a package with its published manifest
+// (no @tenure/source condition): put the development manifest back before anything reads it.
+execFileSync(process.execPath, [join(root, "scripts", "pack-manifest.mjs"), "restore"], { stdio: "inherit" });
 
 const wanted = fingerprint();
 const current = existsSync(stampPath) ? readFileSync(stampPath, "utf8").trim() : "";

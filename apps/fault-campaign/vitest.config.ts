@@ -3,8 +3,8 @@ import { defineProject } from "vitest/config";
 // The checker's unit tests need no server; the short seeded campaigns start their own private
 // servers through the harness (each campaign owns its state folder, since it pauses and restarts them).
 export default defineProject({
-  resolve: { conditions: ["source"] },
-  ssr: { resolve: { conditions: ["source"] } },
+  resolve: { conditions: ["@tenure/source"] },
+  ssr: { resolve: { conditions: ["@tenure/source"] } },
   test: {
     name: "fault-campaign",
     include: ["test/**/*.test.ts"],

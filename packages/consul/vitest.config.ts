@@ -5,8 +5,8 @@ import { defineProject } from "vitest/config";
 // durability, cost and ACL tests start agents of their own (test/agent.ts) from the binary the
 // harness built, because each needs a configuration the shared dev agent does not have.
 export default defineProject({
-  resolve: { conditions: ["source"] },
-  ssr: { resolve: { conditions: ["source"] } },
+  resolve: { conditions: ["@tenure/source"] },
+  ssr: { resolve: { conditions: ["@tenure/source"] } },
   test: {
     name: "@tenure/consul",
     include: ["test/**/*.test.ts"],

@@ -1,8 +1,8 @@
 import { defineProject } from "vitest/config";
 
 export default defineProject({
-  resolve: { conditions: ["source"] },
-  ssr: { resolve: { conditions: ["source"] } },
+  resolve: { conditions: ["@tenure/source"] },
+  ssr: { resolve: { conditions: ["@tenure/source"] } },
   test: {
     name: "@tenure/etcd",
     include: ["test/**/*.test.ts"],

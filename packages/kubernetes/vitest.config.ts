@@ -3,8 +3,8 @@ import { defineProject } from "vitest/config";
 // Every test file runs against one real kube-apiserver that the harness starts for this project
 // (a cold machine builds it first: the hook timeout allows for that).
 export default defineProject({
-  resolve: { conditions: ["source"] },
-  ssr: { resolve: { conditions: ["source"] } },
+  resolve: { conditions: ["@tenure/source"] },
+  ssr: { resolve: { conditions: ["@tenure/source"] } },
   test: {
     name: "@tenure/kubernetes",
     include: ["test/**/*.test.ts"],

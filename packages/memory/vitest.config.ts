@@ -1,7 +1,7 @@
 import { defineProject } from "vitest/config";
 
 export default defineProject({
-  resolve: { conditions: ["source"] },
-  ssr: { resolve: { conditions: ["source"] } },
+  resolve: { conditions: ["@tenure/source"] },
+  ssr: { resolve: { conditions: ["@tenure/source"] } },
   test: { name: "@tenure/memory", include: ["test/**/*.test.ts"] },
 });

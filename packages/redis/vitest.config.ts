@@ -4,8 +4,8 @@ import { defineProject } from "vitest/config";
 // (or the one TENURE_REDIS_URL names); the durability and cost tests start private servers of their
 // own, since they restart a server or read server-wide statistics.
 export default defineProject({
-  resolve: { conditions: ["source"] },
-  ssr: { resolve: { conditions: ["source"] } },
+  resolve: { conditions: ["@tenure/source"] },
+  ssr: { resolve: { conditions: ["@tenure/source"] } },
   test: {
     name: "@tenure/redis",
     include: ["test/**/*.test.ts"],

@@ -1,3 +1,4 @@
+import { Agent as HttpAgent } from "node:http";
 import { Agent as HttpsAgent } from "node:https";
 import type { SecureContextOptions } from "node:tls";
 import type { LeaderRecord, LockStore, OperationOptions, Snapshot, StoreCapabilities } from "@tenure/core";
@@ -13,8 +14,13 @@ import {
   TenureError,
   UnavailableError,
 } from "@tenure/core";
-import Consul from "consul";
-import { type ConsistencyMode, ConsulTransport, type KvEntry, TransportError } from "./transport.js";
+import {
+  type ConsistencyMode,
+  ConsulTransport,
+  type Endpoint,
+  type KvEntry,
+  TransportError,
+} from "./transport.js";
 
 const BACKEND = "consul";
 
@@ -40,15 +46,17 @@ export interface ConsulTlsOptions {
 }
 
 /**
- * Options of {@link ConsulLockStore}. Give either `client` or connection settings, not both. Every
- * field may be `undefined` (its default applies), so values can come straight from the environment.
+ * Options of {@link ConsulLockStore}. Every field may be `undefined` (its default applies), so values
+ * can come straight from the environment.
  */
 export interface ConsulLockStoreOptions {
   /**
-   * An existing `consul` client to use. It stays open on `close()`: its owner closes it. Its
-   * defaults (token, datacenter, consistency) apply unless the options below override them.
+   * The connection pool to send requests through: an `http.Agent` (or an `https.Agent` for HTTPS)
+   * your program already uses for Consul, so the store opens no pool of its own. It stays open on
+   * `close()`: its owner destroys it. Default: a keep-alive agent of the store's own, destroyed by
+   * `close()`.
    */
-  readonly client?: Consul | undefined;
+  readonly agent?: HttpAgent | HttpsAgent | undefined;
   /**
    * The agent's HTTP address: `host:port` (the form of `CONSUL_HTTP_ADDR`) or a URL such as
    * `https://consul.internal:8501`. Alternative to `host` / `port` / `secure`.
@@ -65,7 +73,7 @@ export interface ConsulLockStoreOptions {
   /**
    * ACL token sent with every call (`X-Consul-Token`). It needs `key_prefix "<keyPrefix>" { policy =
    * "write" }` (or "read" for a store that only reads and watches). Default: none (the agent's default
-   * token, or the client's).
+   * token).
    */
   readonly token?: string | undefined;
   /** Datacenter to run in. Default: the agent's own. */
@@ -103,8 +111,8 @@ export class ConsulLockStore implements LockStore {
   /** The key prefix in use. */
   readonly keyPrefix: string;
 
-  readonly #client: Consul;
-  readonly #ownsClient: boolean;
+  readonly #agent: HttpAgent | HttpsAgent;
+  readonly #ownsAgent: boolean;
   readonly #transport: ConsulTransport;
   readonly #requestTimeoutMs: number;
   readonly #watchWaitMs: number;
@@ -112,7 +120,7 @@ export class ConsulLockStore implements LockStore {
   readonly #closing = new AbortController();
   #closed = false;
 
-  /** Validates the options (throwing InvalidArgumentError naming the field) and sets up the client. */
+  /** Validates the options (throwing InvalidArgumentError naming the field) and sets up the connection pool. */
   constructor(options: ConsulLockStoreOptions = {}) {
     const fail = (field: string, rule: string): never => {
       throw new InvalidArgumentError(field, rule, { backend: BACKEND });
@@ -140,23 +148,34 @@ export class ConsulLockStore implements LockStore {
     // An empty token or datacenter means "not set", as in Consul's own CONSUL_HTTP_TOKEN handling.
     const token = options.token === "" ? undefined : options.token;
     const datacenter = options.datacenter === "" ? undefined : options.datacenter;
-    if (options.client !== undefined) {
-      const connection = (["address", "host", "port", "secure", "tls"] as const).filter(
-        (field) => options[field] !== undefined,
-      );
-      if (connection.length > 0) {
-        fail(connection[0] ?? "client", "give either an existing client or connection settings, not both");
+    const connection = connectionOptions(options);
+    if (options.agent !== undefined) {
+      if (!isAgent(options.agent)) fail("agent", "must be an http.Agent or https.Agent");
+      // Node refuses an https request through an http.Agent (and the reverse) on every call.
+      const expected = connection.protocol;
+      // `protocol` is set by Node's Agent constructors ("http:" / "https:") but not in its typings.
+      if ((options.agent as { protocol?: unknown }).protocol !== expected) {
+        fail(
+          "agent",
+          `must be an ${expected === "https:" ? "https" : "http"}.Agent for an ${expected.slice(0, -1)} address`,
+        );
       }
-      this.#client = options.client;
-      this.#ownsClient = false;
+      this.#agent = options.agent;
+      this.#ownsAgent = false;
     } else {
-      this.#client = new Consul(connectionOptions(options));
-      this.#ownsClient = true;
+      // Keep-alive: a leader renews every retry period and followers hold a blocking query, so
+      // connections are reused rather than opened per call.
+      this.#agent =
+        connection.protocol === "https:"
+          ? new HttpsAgent({ keepAlive: true })
+          : new HttpAgent({ keepAlive: true });
+      this.#ownsAgent = true;
     }
     this.keyPrefix = keyPrefix;
     this.#requestTimeoutMs = requestTimeoutMs;
     this.#watchWaitMs = watchWaitMs;
-    this.#transport = new ConsulTransport(this.#client, { token, datacenter }, consistency);
+    const endpoint: Endpoint = { ...connection, agent: this.#agent };
+    this.#transport = new ConsulTransport(endpoint, { token, datacenter }, consistency);
   }
 
   /** The Consul key holding an election's lock. */
@@ -276,12 +295,12 @@ export class ConsulLockStore implements LockStore {
     }
   }
 
-  /** Stops every call and watch of this store; closes the client only if this store created it. */
+  /** Stops every call and watch of this store; destroys the connection pool only if this store created it. */
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
     this.#closing.abort(new ClosedError("store closed", { backend: BACKEND }));
-    if (this.#ownsClient) this.#client.destroy();
+    if (this.#ownsAgent) this.#agent.destroy();
   }
 
   /**
@@ -473,8 +492,18 @@ function parseVersion(version: string): number | undefined {
   return Number.isSafeInteger(index) ? index : undefined;
 }
 
-/** `consul` client options from the connection settings. */
-function connectionOptions(options: ConsulLockStoreOptions): ConstructorParameters<typeof Consul>[0] {
+/** Whether `value` looks like a Node HTTP(S) agent, from this or any other realm or copy. */
+function isAgent(value: unknown): value is HttpAgent {
+  return (
+    typeof value === "object" &&
+    value !== null &&
+    typeof (value as { addRequest?: unknown }).addRequest === "function" &&
+    typeof (value as { destroy?: unknown }).destroy === "function"
+  );
+}
+
+/** Where the agent is, from the connection settings. */
+function connectionOptions(options: ConsulLockStoreOptions): Omit<Endpoint, "agent"> {
   let host = options.host ?? "127.0.0.1";
   let port = options.port;
   let secure = options.secure ?? options.tls !== undefined;
@@ -496,11 +525,10 @@ function connectionOptions(options: ConsulLockStoreOptions): ConstructorParamete
     throw new InvalidArgumentError("tls", "TLS settings need secure: true (HTTPS)", { backend: BACKEND });
   }
   return {
+    protocol: secure ? "https:" : "http:",
     host,
     port: port ?? 8500,
-    secure,
-    // HTTPS gets an agent carrying the TLS settings; keep-alive as the client's own default agent has.
-    ...(secure ? { agent: new HttpsAgent({ keepAlive: true, ...options.tls }) } : {}),
+    tls: secure ? { ...options.tls } : undefined,
   };
 }
 

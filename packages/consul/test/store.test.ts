@@ -1,9 +1,21 @@
 // Adapter-specific behaviour on the harness's Consul agent, beyond the shared conformance suite:
 // option checks, the key layout, error mapping and bounds, and the watch's blocking-query loop.
+import { execFile } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { once } from "node:events";
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import {
+  createServer,
+  Agent as HttpAgent,
+  type IncomingMessage,
+  type Server,
+  type ServerResponse,
+} from "node:http";
+import { createServer as createHttpsServer, Agent as HttpsAgent } from "node:https";
 import { createServer as createTcpServer } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { promisify } from "node:util";
 import { TcpFaultProxy } from "@tenure/conformance";
 import { ConsulLockStore, type ConsulLockStoreOptions } from "@tenure/consul";
 import type { LeaderRecord, Snapshot } from "@tenure/core";
@@ -99,7 +111,9 @@ describe("options", () => {
       [{ port: 70_000 }, "port"],
       [{ secure: false, tls: { rejectUnauthorized: true } }, "tls"],
       [{ datacenter: 42 as unknown as string }, "datacenter"],
-      [{ client: raw, address: "127.0.0.1:8500" }, "address"],
+      [{ agent: new HttpsAgent(), address: "127.0.0.1:8500" }, "agent"],
+      [{ agent: new HttpAgent(), address: "https://127.0.0.1:8501" }, "agent"],
+      [{ agent: {} as HttpAgent }, "agent"],
       [{ consistency: "linearizable" as "default" }, "consistency"],
     ];
     for (const [options, field] of cases) {
@@ -114,14 +128,23 @@ describe("options", () => {
     }
   });
 
-  it("uses a client passed in and leaves it open on close", async () => {
-    const store = new ConsulLockStore({ client: raw, keyPrefix });
-    const name = uniqueName("client");
-    await store.create(name, record());
-    await store.close();
-    // The user's client still works after the store closed.
-    expect((await raw.kv.get({ key: `${keyPrefix}${name}` }))?.Key).toBe(`${keyPrefix}${name}`);
-    expect(await codeOf(store.get(name))).toBe("CLOSED");
+  it("sends its calls through an agent passed in, and leaves it open on close", async () => {
+    const agent = new HttpAgent({ keepAlive: true });
+    try {
+      const store = new ConsulLockStore({ address: server?.address ?? "", agent, keyPrefix });
+      const name = uniqueName("agent");
+      await store.create(name, record());
+      // The keep-alive connection the calls used is back in the user's pool.
+      expect(Object.values(agent.freeSockets).flat().length).toBeGreaterThan(0);
+      await store.close();
+      expect(await codeOf(store.get(name))).toBe("CLOSED");
+      // The pool still serves: another store (or the program itself) can go on using it.
+      const again = new ConsulLockStore({ address: server?.address ?? "", agent, keyPrefix });
+      expect((await again.get(name))?.record?.holderIdentity).toBe(record().holderIdentity);
+      await again.close();
+    } finally {
+      agent.destroy();
+    }
   });
 });
 
@@ -400,10 +423,11 @@ describe("request options", () => {
       expect((await store.create("opts", record())).version).toBe("6");
       const [read, , write] = fake.requests;
       expect(read?.method).toBe("GET");
-      // The client percent-encodes the key's slashes; Consul decodes them.
+      // Each segment of the key is percent-encoded; Consul decodes them.
       expect(decodeURIComponent(read?.url.pathname ?? "")).toBe(`/v1/kv/${keyPrefix}opts`);
       expect(read?.url.searchParams.get("dc")).toBe("dc2");
-      expect(read?.url.searchParams.get("consistent")).toBe("1");
+      // `?consistent` is a flag (Consul's API documents it without a value).
+      expect(read?.url.searchParams.has("consistent")).toBe(true);
       expect(read?.token).toBe("s3cret");
       expect(write?.method).toBe("PUT");
       expect(write?.url.pathname).toBe("/v1/txn");
@@ -465,6 +489,71 @@ describe("request options", () => {
       expect(fake.requests.map((request) => request.method)).toEqual(["GET"]);
     } finally {
       await fake.close();
+    }
+  });
+});
+
+describe("HTTPS", () => {
+  /** A self-signed certificate for 127.0.0.1, made with openssl (the harness installs it). */
+  async function selfSigned(): Promise<{ cert: Buffer; key: Buffer }> {
+    const dir = mkdtempSync(join(tmpdir(), "tenure-consul-tls-"));
+    try {
+      await promisify(execFile)("openssl", [
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-days",
+        "1",
+        "-subj",
+        "/CN=127.0.0.1",
+        "-addext",
+        "subjectAltName=IP:127.0.0.1",
+        "-keyout",
+        join(dir, "key.pem"),
+        "-out",
+        join(dir, "cert.pem"),
+      ]);
+      return { cert: readFileSync(join(dir, "cert.pem")), key: readFileSync(join(dir, "key.pem")) };
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }
+
+  it("reads over HTTPS with the CA and client certificate given, through its own agent or the user's", async () => {
+    const server = await selfSigned();
+    const client = await selfSigned();
+    const seen: { path: string; clientCertificate: boolean }[] = [];
+    // An agent that asks for a client certificate, as Consul with verify_incoming does.
+    const https = createHttpsServer(
+      { ...server, requestCert: true, ca: [client.cert] },
+      (request, response) => {
+        const socket = request.socket as import("node:tls").TLSSocket;
+        seen.push({ path: request.url ?? "", clientCertificate: socket.authorized });
+        response.writeHead(404, { "X-Consul-Index": "7" }).end();
+      },
+    );
+    https.listen(0, "127.0.0.1");
+    await once(https, "listening");
+    const port = (https.address() as { port: number }).port;
+    const agent = new HttpsAgent({ keepAlive: true });
+    try {
+      const tls = { ca: server.cert, cert: client.cert, key: client.key };
+      for (const options of [{ tls }, { tls, agent }]) {
+        const store = open({ address: `https://127.0.0.1:${port}`, ...options });
+        expect(await store.get("over-tls")).toBeNull();
+      }
+      expect(seen).toHaveLength(2);
+      expect(seen.every((request) => request.clientCertificate)).toBe(true);
+      // A server certificate from a CA the store was not given is refused: no answer, UNAVAILABLE.
+      const untrusted = open({ address: `https://127.0.0.1:${port}`, tls: { ca: client.cert } });
+      expect(await codeOf(untrusted.get("over-tls"))).toBe("UNAVAILABLE");
+      expect(seen).toHaveLength(2);
+    } finally {
+      agent.destroy();
+      https.closeAllConnections();
+      await new Promise((resolve) => https.close(resolve));
     }
   });
 });

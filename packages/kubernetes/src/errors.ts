@@ -1,4 +1,3 @@
-import { ApiException } from "@kubernetes/client-node";
 import {
   ConflictError,
   InvalidArgumentError,
@@ -36,6 +35,38 @@ interface StatusBody {
     readonly name?: string;
     readonly causes?: readonly { readonly reason?: string; readonly field?: string }[];
   };
+}
+
+/** What the adapter reads of an `ApiException`: the HTTP status, and the body the apiserver sent. */
+export interface ApiError extends Error {
+  readonly code: number;
+  readonly body: unknown;
+}
+
+/**
+ * Whether `error` is an `ApiException` of @kubernetes/client-node: the apiserver answered with an
+ * HTTP error status. Judged by its shape (a numeric HTTP status in `code`, a `body`, `headers`), not
+ * with `instanceof`: the client that threw it may come from another copy of @kubernetes/client-node
+ * than the one this package resolves (the user's own client, another version), whose ApiException
+ * is another class. Node's and undici's network errors carry string codes, so they never match.
+ */
+export function isApiException(error: unknown): error is ApiError {
+  if (!(error instanceof Error)) return false;
+  const { code, headers } = error as { code?: unknown; headers?: unknown };
+  return (
+    typeof code === "number" &&
+    Number.isInteger(code) &&
+    code >= 100 &&
+    code <= 599 &&
+    "body" in error &&
+    typeof headers === "object" &&
+    headers !== null
+  );
+}
+
+/** The HTTP status of an `ApiException` (from any copy of the client), or undefined for anything else. */
+export function apiStatusCode(error: unknown): number | undefined {
+  return isApiException(error) ? error.code : undefined;
 }
 
 /** The `Status` object an apiserver sends with an error, when the client kept it. */
@@ -108,7 +139,7 @@ export function mapKubernetesError(
   if (abort === "closed") {
     return new UnavailableError("the store was closed during the call", { ...context, cause: error });
   }
-  if (error instanceof ApiException) return mapStatus(error, site);
+  if (isApiException(error)) return mapStatus(error, site);
   const code = networkCode(error);
   if (code !== undefined || (error instanceof TypeError && error.message === "fetch failed")) {
     return new UnavailableError(`cannot reach the apiserver: ${describeError(error)}`, {
@@ -119,7 +150,7 @@ export function mapKubernetesError(
   return toTenureError(error, context);
 }
 
-function mapStatus(error: ApiException<unknown>, site: CallSite): TenureError {
+function mapStatus(error: ApiError, site: CallSite): TenureError {
   const context = { backend: site.backend, election: site.election, operation: site.operation };
   const status = statusOf(error.body);
   const said = status.message === undefined ? "" : ` (apiserver: ${status.message})`;

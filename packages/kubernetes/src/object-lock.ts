@@ -1,4 +1,4 @@
-import { ApiException, type ConfigurationOptions, type V1ObjectMeta } from "@kubernetes/client-node";
+import type { ConfigurationOptions, V1ObjectMeta } from "@kubernetes/client-node";
 import type {
   DecodeResult,
   LeaderRecord,
@@ -17,7 +17,7 @@ import {
   UnavailableError,
 } from "@tenure/core";
 import { CallRunner, jsonLines } from "./client.js";
-import { type CallSite, statusOf } from "./errors.js";
+import { apiStatusCode, type CallSite, statusOf } from "./errors.js";
 
 /** The part of a Kubernetes object every lock kind reads. */
 export interface KubeObject {
@@ -509,7 +509,7 @@ export class KubernetesObjectLock<T extends KubeObject> implements LockStore {
   async #read(name: string, operation: string, signal: AbortSignal | undefined): Promise<T | null> {
     return this.#runner.run(this.#site(name, operation, "get"), signal, (call) =>
       this.#kind.read(name, this.namespace, call).catch((error: unknown) => {
-        if (error instanceof ApiException && error.code === 404) return null;
+        if (apiStatusCode(error) === 404) return null;
         throw error;
       }),
     );
@@ -598,11 +598,12 @@ export function versionOrder(version: string): bigint | undefined {
 
 /** Whether a PERMISSION_DENIED error is the apiserver's 403 (RBAC said no), not a 401 (credentials refused). */
 function isForbidden(error: TenureError): boolean {
-  return error.cause instanceof ApiException && error.cause.code === 403;
+  return apiStatusCode(error.cause) === 403;
 }
 
 /** Whether an apiserver refused a watch with `sendInitialEvents` (an older or differently configured one). */
 function refusesInitialEvents(error: unknown): boolean {
   const cause = error instanceof Error ? error.cause : undefined;
-  return cause instanceof ApiException && (cause.code === 400 || cause.code === 422);
+  const status = apiStatusCode(cause);
+  return status === 400 || status === 422;
 }

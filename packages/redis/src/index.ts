@@ -1,6 +1,6 @@
 export type { ElectionKeys } from "./keys.js";
 export { electionKeys, electionSlot } from "./keys.js";
-export type { RedisLockStoreOptions } from "./redis-store.js";
+export type { IoRedisClient, RedisLockStoreOptions } from "./redis-store.js";
 export {
   DEFAULT_COMMAND_TIMEOUT_MS,
   DEFAULT_KEY_PREFIX,

@@ -18,7 +18,10 @@ import {
   TenureError,
   UnavailableError,
 } from "@tenure/core";
-import { Cluster, Redis, type RedisOptions } from "ioredis";
+import type { Cluster, Redis, RedisOptions } from "ioredis";
+// ioredis is CommonJS, and its named `Redis` export is newer than ioredis 5.0.0 (the oldest release
+// the peer range admits). `module.exports.default` is the Redis class in every 5.x and 6.x.
+import ioredis from "ioredis";
 import { assertPositiveMs, isAuthenticationError, isNoScript, mapRedisError } from "./errors.js";
 import { type ElectionKeys, electionKeys, electionSlot } from "./keys.js";
 import { CREATE, type LuaScript, READ, UPDATE } from "./scripts.js";
@@ -32,15 +35,31 @@ export const DEFAULT_COMMAND_TIMEOUT_MS = 2000;
 /** Default {@link RedisLockStoreOptions.watchHeartbeatMs}. */
 export const DEFAULT_WATCH_HEARTBEAT_MS = 5000;
 
+/**
+ * An ioredis client, standalone `Redis` or `Cluster`, of ioredis 5 or 6, from whichever copy of
+ * ioredis the program loaded: the store recognises a client by its shape (`call`, `status`,
+ * `isCluster`, `duplicate`, …), never with `instanceof`, so a client of another copy than the one
+ * this package resolves (another version, a bundled copy) works alike. The type names only what
+ * identifies one; the store checks the rest when it is constructed.
+ */
+export interface IoRedisClient {
+  /** ioredis's connection status: `"wait"`, `"connecting"`, `"ready"`, `"end"`, … */
+  readonly status: string;
+  /** `true` for a `Cluster`, `false` for a standalone `Redis`. */
+  readonly isCluster: boolean;
+  /** Sends any command (ioredis 5 and later). */
+  call(command: string, ...args: (string | number)[]): Promise<unknown>;
+}
+
 /** Options of {@link RedisLockStore}. Pass either `client` or connection settings, not both. */
 export interface RedisLockStoreOptions {
   /**
-   * An ioredis client (standalone `Redis` or `Cluster`) to use instead of opening a connection. The
-   * store never closes it. Its own options (offline queue, retries) are left as they are; every call
-   * is still bounded by `commandTimeoutMs`. Each `watch()` opens a duplicate of it for its
-   * subscription and closes that when the watch ends.
+   * An ioredis client (standalone `Redis` or `Cluster`, ioredis 5 or 6) to use instead of opening a
+   * connection. The store never closes it. Its own options (offline queue, retries) are left as they
+   * are; every call is still bounded by `commandTimeoutMs`. Each `watch()` opens a duplicate of it
+   * for its subscription and closes that when the watch ends.
    */
-  readonly client?: Redis | Cluster;
+  readonly client?: IoRedisClient;
   /** `redis://[user:password@]host:port[/db]`, or `rediss://…` for TLS. Default: `host` and `port`. */
   readonly url?: string;
   /** Server host. Default `127.0.0.1`. */
@@ -145,8 +164,8 @@ export class RedisLockStore implements LockStore {
           { backend: BACKEND },
         );
       }
-      if (!(options.client instanceof Redis || options.client instanceof Cluster)) {
-        throw new InvalidArgumentError("client", "must be an ioredis Redis or Cluster instance", {
+      if (!isIoRedisClient(options.client)) {
+        throw new InvalidArgumentError("client", "must be an ioredis (5 or 6) Redis or Cluster instance", {
           backend: BACKEND,
         });
       }
@@ -577,7 +596,7 @@ export class RedisLockStore implements LockStore {
       retryStrategy: () => null,
     } as const;
     const client = this.#client;
-    if (!(client instanceof Cluster)) return client.duplicate(limits);
+    if (!isCluster(client)) return client.duplicate(limits);
     const masters = await this.#call(context, { signal }, async () => client.nodes("master"));
     const owner = client.slots[electionSlot(election)]?.[0];
     const node =
@@ -586,6 +605,25 @@ export class RedisLockStore implements LockStore {
     if (node === undefined) throw new UnavailableError("the cluster client knows no master", context);
     return node.duplicate(limits);
   }
+}
+
+/**
+ * Whether `value` is an ioredis `Redis` or `Cluster`, judged by what the store calls on it. Not
+ * `instanceof`: a client from another copy of ioredis (another version, a bundled or nested copy)
+ * has other classes but the same methods, and must be accepted.
+ */
+function isIoRedisClient(value: unknown): value is Client {
+  if (typeof value !== "object" || value === null) return false;
+  const candidate = value as Record<string, unknown>;
+  const methods = ["call", "connect", "duplicate", "on", "off", "quit", "disconnect"];
+  if (!methods.every((method) => typeof candidate[method] === "function")) return false;
+  if (typeof candidate.status !== "string" || typeof candidate.isCluster !== "boolean") return false;
+  return candidate.isCluster === false || typeof candidate.nodes === "function";
+}
+
+/** Whether a client (checked by {@link isIoRedisClient}) is a Cluster; ioredis marks it itself. */
+function isCluster(client: Client): client is Cluster {
+  return client.isCluster;
 }
 
 /** Opens (lazily) the store's own connection, configured so that nothing waits unboundedly. */
@@ -613,9 +651,10 @@ function createClient(options: RedisLockStoreOptions, commandTimeoutMs: number):
   if (options.tls !== undefined && options.tls !== false) {
     settings.tls = options.tls === true ? {} : options.tls;
   }
-  if (options.url !== undefined) return new Redis(options.url, settings);
+  const RedisClient = ioredis.default;
+  if (options.url !== undefined) return new RedisClient(options.url, settings);
   settings.host ??= "127.0.0.1";
-  return new Redis(settings);
+  return new RedisClient(settings);
 }
 
 /** Whether both versions were handed out by the scripts and `candidate` came before `other`. */

@@ -2,6 +2,7 @@ import type { LeaderRecord, Snapshot } from "@tenure/core";
 import { electionSlot, RedisLockStore } from "@tenure/redis";
 import { Cluster } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { OLDEST_IOREDIS, oldestIoRedis } from "./client-copy.js";
 import { type LocalCluster, startCluster } from "./cluster.js";
 import { candidate, leads, nextEvent } from "./electors.js";
 
@@ -72,6 +73,30 @@ describe("redis cluster (three masters)", () => {
       expect(await stream.next()).toEqual({ done: true, value: undefined });
     }
   });
+
+  it(`takes a Cluster of another ioredis copy (${OLDEST_IOREDIS}) and watches through it`, async () => {
+    const ioredis5 = await oldestIoRedis();
+    expect(ioredis5.Cluster).not.toBe(Cluster);
+    const copyClient = new ioredis5.Cluster([...cluster.nodes]);
+    try {
+      const watcher = new RedisLockStore({ client: copyClient, commandTimeoutMs: 3000 });
+      stores.push(watcher);
+      const writer = open();
+      const name = "cluster-copy";
+      const abort = new AbortController();
+      const stream = watcher.watch(name, abort.signal)[Symbol.asyncIterator]();
+      expect((await stream.next()).value).toBeNull();
+      const created = await writer.create(name, record());
+      expect(((await stream.next()).value as Snapshot | null)?.version).toBe(created.version);
+      const updated = await watcher.update(name, record({ holderIdentity: "b" }), created.version);
+      expect(((await stream.next()).value as Snapshot | null)?.version).toBe(updated.version);
+      abort.abort();
+      await watcher.close();
+      expect(copyClient.status).toBe("ready");
+    } finally {
+      await copyClient.quit();
+    }
+  }, 180_000);
 
   it("runs an election with failover on release", async () => {
     const name = "cluster-election";

@@ -29,6 +29,7 @@ export {
   startServers,
   stopServers,
 } from "./harness.ts";
+export { installNpmCopy, type NpmCopy } from "./npm-copy.ts";
 export { binaryCacheDir, defaultStateDir, repoRoot } from "./paths.ts";
 export { kubernetesTokenUserNames } from "./servers/kubernetes.ts";
 export {
