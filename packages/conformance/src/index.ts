@@ -13,5 +13,6 @@ export function describeConformance(target: ConformanceTarget): void {
   describeStoreContract(target);
   describeElectionContract(target);
 }
+export { ProxiedStores } from "./proxied-stores.js";
 export type { CutMode } from "./tcp-fault-proxy.js";
 export { TcpFaultProxy } from "./tcp-fault-proxy.js";

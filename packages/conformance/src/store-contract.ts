@@ -239,11 +239,32 @@ export function describeStoreContract(target: ConformanceTarget): void {
       unavailableWithinMs * 3 + 10_000,
     );
 
-    it("rejects calls after close without hanging", async () => {
+    it("rejects every call after close with CLOSED, without hanging", async () => {
       const store = await pool.open();
+      const name = uniqueName(target, "closed");
+      const created = await store.create(name, sampleRecord());
       await store.close();
-      const code = await outcomeCode(store.get(uniqueName(target, "closed")));
-      expect(["CLOSED", "UNAVAILABLE"]).toContain(code);
+      await store.close(); // closing twice is harmless
+      expect(await outcomeCode(store.get(name))).toBe("CLOSED");
+      expect(await outcomeCode(store.create(uniqueName(target, "closed-create"), sampleRecord()))).toBe(
+        "CLOSED",
+      );
+      expect(await outcomeCode(store.update(name, sampleRecord(), created.version))).toBe("CLOSED");
+      if (store.watch !== undefined) {
+        const iterator = store.watch(name, new AbortController().signal)[Symbol.asyncIterator]();
+        expect(await outcomeCode(iterator.next())).toBe("CLOSED");
+      }
+    });
+
+    it("refuses an update on a version the store never issued with CONFLICT", async () => {
+      const store = await pool.open();
+      const name = uniqueName(target, "unknown-version");
+      await store.create(name, sampleRecord({ holderIdentity: "kept" }));
+      // A version no write of this store handed out (a lost race, in the engine's terms).
+      for (const version of ["999999999999", "not-a-version"]) {
+        expect(await outcomeCode(store.update(name, sampleRecord(), version)), version).toBe("CONFLICT");
+      }
+      expect(rawRecord(await target.readRaw(name)).holderIdentity).toBe("kept");
     });
 
     if (target.writeCorrupt !== undefined) {

@@ -21,6 +21,11 @@ export interface CallLimits {
   readonly onGiveUp?: (reason: GiveUpReason) => void;
   /** Turns what `run` rejects with into a TenureError. Default: kept if it is one, else INTERNAL. */
   readonly mapError?: (error: unknown) => TenureError;
+  /**
+   * The last error of the connection the call needed, if any: quoted in the timeout's message and
+   * kept as its cause, so "no answer" says why (connection refused, TLS failure, …).
+   */
+  readonly lastConnectionError?: () => Error | undefined;
 }
 
 /**
@@ -58,10 +63,17 @@ export function boundedCall<T>(limits: CallLimits, run: (signal: AbortSignal) =>
     };
     const onAbort = (): void => giveUp("aborted", new UnavailableError("the call was aborted", context));
     const onClosing = (): void => giveUp("closed", new ClosedError("the store was closed", context));
-    const timer = setTimeout(
-      () => giveUp("timeout", new UnavailableError(`no answer within ${limits.timeoutMs} ms`, context)),
-      limits.timeoutMs,
-    );
+    const timer = setTimeout(() => {
+      const last = limits.lastConnectionError?.();
+      const reason = last === undefined ? "" : ` (last connection error: ${last.message})`;
+      giveUp(
+        "timeout",
+        new UnavailableError(`no answer within ${limits.timeoutMs} ms${reason}`, {
+          ...context,
+          ...(last === undefined ? {} : { cause: last }),
+        }),
+      );
+    }, limits.timeoutMs);
     limits.signal?.addEventListener("abort", onAbort, { once: true });
     limits.closing?.addEventListener("abort", onClosing, { once: true });
     let call: Promise<T>;
