@@ -8,6 +8,7 @@ export default defineConfig({
       "apps/*/vitest.config.ts",
       "apps/*/vitest.e2e.config.ts",
       "tests/*/vitest.config.ts",
+      "examples/*/vitest.config.ts",
     ],
   },
 });
