@@ -7,6 +7,7 @@ import {
   nonEmptyString,
   oneOf,
   positiveMs,
+  positiveMsOrOff,
   StoreLifecycle,
 } from "../src/adapter/index.js";
 import { ConflictError, TenureError } from "../src/index.js";
@@ -155,8 +156,34 @@ describe("StoreLifecycle and option checks", () => {
     expect(() => nonEmptyString("keyPrefix", "", "x")).toThrow(/keyPrefix/);
     expect(oneOf("mode", "a", ["a", "b"] as const, "b")).toBe("a");
     expect(() => oneOf("mode", "c", ["a", "b"] as const, "b")).toThrow(/must be one of "a", "b"/);
-    expect(() => exclusive({ client: {}, url: "x" }, ["client", "url", "host"])).toThrow(
-      /client: cannot be combined with url/,
+    const settings: { client?: object; url?: string; host?: string } = { client: {}, url: "x" };
+    expect(() => exclusive(settings, ["client", "url", "host"], {}, "configure the client instead")).toThrow(
+      /client: cannot be combined with url; configure the client instead/,
     );
+    expect(positiveMsOrOff("heartbeatMs", 0, 5000)).toBe(0);
+    expect(() => positiveMsOrOff("heartbeatMs", -1, 5000)).toThrow(/heartbeatMs/);
+  });
+
+  it("boundedCall: a call ended by close() carries the store's own CLOSED error, on the given clock", async () => {
+    const lifecycle = new StoreLifecycle("redis");
+    const timers: number[] = [];
+    const clock = {
+      setTimer: (delayMs: number) => {
+        timers.push(delayMs);
+        return () => {};
+      },
+    };
+    const call = boundedCall({ timeoutMs: 123, clock, closing: lifecycle.signal, context }, () => never());
+    expect(timers).toEqual([123]);
+    lifecycle.close();
+    await expect(call).rejects.toThrow(/the store was closed \(open a new store/);
+  });
+
+  it("AsyncQueue: onReturn runs once when the consumer stops", async () => {
+    let returned = 0;
+    const queue = new AsyncQueue<number>({ onReturn: () => returned++ });
+    await queue.return();
+    await queue.return();
+    expect(returned).toBe(1);
   });
 });

@@ -1,2 +1,3 @@
-export type { Delay, MemoryServerStats, MemoryStoreOptions, Unreachability } from "./memory-server.js";
+export type { MemoryServerStats } from "./memory-server.js";
 export { createMemoryStore, MemoryServer, MemoryStore } from "./memory-server.js";
+export type { Delay, MemoryStoreOptions, Unreachability } from "./network.js";

@@ -1,22 +1,16 @@
-import type {
-  Clock,
-  LeaderRecord,
-  LockStore,
-  OperationOptions,
-  Snapshot,
-  StoreCapabilities,
-} from "@tenure/core";
+import type { LeaderRecord, LockStore, OperationOptions, Snapshot, StoreCapabilities } from "@tenure/core";
+import { ConflictError } from "@tenure/core";
 import {
+  AsyncQueue,
   assertValidElectionName,
   assertValidRecord,
-  ClosedError,
-  ConflictError,
+  boundedCall,
   decodeRecord,
   encodeRecord,
+  StoreLifecycle,
   snapshotOf,
-  systemClock,
-  UnavailableError,
-} from "@tenure/core";
+} from "@tenure/core/adapter";
+import { linkError, type MemoryStoreOptions, SimulatedLink, type Unreachability } from "./network.js";
 
 const BACKEND = "memory";
 
@@ -151,23 +145,6 @@ function toSnapshot(lock: StoredLock): Snapshot {
   return snapshotOf(String(lock.version), decodeRecord(lock.value));
 }
 
-/** A delay in milliseconds, fixed or drawn per message (seed the function for reproducible tests). */
-export type Delay = number | (() => number);
-
-export interface MemoryStoreOptions {
-  /** Clock for delays and timeouts. Default the system clock; tests pass a manual one. */
-  readonly clock?: Clock;
-  /** Delay before a request reaches the server (it commits then). Default 0. */
-  readonly requestDelayMs?: Delay;
-  /** Delay before an answer, or a watch event, reaches this client. Default 0. */
-  readonly responseDelayMs?: Delay;
-  /** How long a call waits on an unreachable server in `"blackhole"` mode before UNAVAILABLE. Default 1000. */
-  readonly timeoutMs?: number;
-}
-
-/** How an unreachable store fails: at once (connection refused) or after `timeoutMs` (packets dropped). */
-export type Unreachability = "refuse" | "blackhole";
-
 /**
  * A client of a {@link MemoryServer}, implementing the whole LockStore interface including watch.
  * Knobs for tests: per-message delays and `disconnect()` / `reconnect()`.
@@ -176,39 +153,31 @@ export class MemoryStore implements LockStore {
   readonly backend = BACKEND;
   readonly capabilities: StoreCapabilities = { watch: true, leaseGranularityMs: 1 };
   readonly server: MemoryServer;
-  readonly #clock: Clock;
-  readonly #requestDelay: () => number;
-  readonly #responseDelay: () => number;
-  readonly #timeoutMs: number;
-  readonly #watchBreakers = new Set<(error: Error) => void>();
-  #unreachable: Unreachability | null = null;
-  #closed = false;
-  /** Answers are delivered in order: none before an earlier one (as over one TCP connection). */
-  #lastDeliveryMs = Number.NEGATIVE_INFINITY;
+  readonly #link: SimulatedLink;
+  readonly #lifecycle = new StoreLifecycle(BACKEND);
+  /** Open watches, broken by `disconnect()`. */
+  readonly #watches = new Set<AsyncQueue<Snapshot | null>>();
 
   constructor(server: MemoryServer = new MemoryServer(), options: MemoryStoreOptions = {}) {
     this.server = server;
-    this.#clock = options.clock ?? systemClock;
-    this.#requestDelay = asDelay(options.requestDelayMs);
-    this.#responseDelay = asDelay(options.responseDelayMs);
-    this.#timeoutMs = options.timeoutMs ?? 1000;
+    this.#link = new SimulatedLink(options, { backend: BACKEND });
   }
 
   /** Makes the server unreachable from this client: calls fail with UNAVAILABLE and open watches break. */
   disconnect(mode: Unreachability = "refuse"): void {
-    this.#unreachable = mode;
-    const error = this.#unavailable("watch", "connection lost");
-    for (const breakWatch of [...this.#watchBreakers]) breakWatch(error);
+    this.#link.unreachable = mode;
+    const error = linkError("connection lost", { backend: BACKEND, operation: "watch" });
+    for (const watch of [...this.#watches]) watch.fail(error);
   }
 
   /** Makes the server reachable again. */
   reconnect(): void {
-    this.#unreachable = null;
+    this.#link.unreachable = null;
   }
 
   /** Whether the server is reachable from this client. */
   get reachable(): boolean {
-    return this.#unreachable === null;
+    return this.#link.unreachable === null;
   }
 
   get(name: string, options?: OperationOptions): Promise<Snapshot | null> {
@@ -216,7 +185,8 @@ export class MemoryStore implements LockStore {
   }
 
   async create(name: string, record: LeaderRecord, options?: OperationOptions): Promise<Snapshot> {
-    this.#encode(name, record, "create");
+    assertValidElectionName(name, { backend: BACKEND });
+    assertValidRecord(record, { backend: BACKEND, election: name });
     return this.#call("create", name, options, () =>
       this.#orConflict(name, "create", this.server.create(name, record)),
     );
@@ -228,7 +198,8 @@ export class MemoryStore implements LockStore {
     expectedVersion: string,
     options?: OperationOptions,
   ): Promise<Snapshot> {
-    this.#encode(name, record, "update");
+    assertValidElectionName(name, { backend: BACKEND });
+    assertValidRecord(record, { backend: BACKEND, election: name });
     return this.#call("update", name, options, () =>
       this.#orConflict(name, "update", this.server.update(name, record, expectedVersion)),
     );
@@ -236,60 +207,35 @@ export class MemoryStore implements LockStore {
 
   async *watch(name: string, signal: AbortSignal): AsyncIterable<Snapshot | null> {
     assertValidElectionName(name, { backend: BACKEND });
-    this.#assertOpen(name, "watch");
-    if (this.#unreachable !== null) throw this.#unavailable("watch", "server unreachable", name);
-    const queue: (Snapshot | null)[] = [];
-    let failure: Error | undefined;
-    let wake: (() => void) | undefined;
-    const push = (snapshot: Snapshot | null): void => {
-      this.#deliver(() => {
-        queue.push(snapshot);
-        wake?.();
-      });
-    };
-    const breakWatch = (error: Error): void => {
-      failure = error;
-      wake?.();
-    };
-    const onAbort = (): void => wake?.();
+    const context = { backend: BACKEND, election: name, operation: "watch" };
+    this.#lifecycle.assertOpen(context);
+    if (this.#link.unreachable !== null) throw linkError("server unreachable", context);
+    const queue = new AsyncQueue<Snapshot | null>();
+    const push = (snapshot: Snapshot | null): void => this.#link.deliver(() => queue.push(snapshot));
+    // An abort ends the watch quietly: whatever was not consumed yet is dropped.
+    const onAbort = (): void => void queue.return();
+    const onClosing = (): void => queue.fail(this.#lifecycle.error(context));
     push(this.server.get(name)); // the current state first, as the contract requires
     const unsubscribe = this.server.listen((change) => {
       if (change.name === name) push(change.snapshot);
     });
-    this.#watchBreakers.add(breakWatch);
+    this.#watches.add(queue);
     signal.addEventListener("abort", onAbort);
+    this.#lifecycle.signal.addEventListener("abort", onClosing);
+    if (signal.aborted) onAbort();
     try {
-      for (;;) {
-        if (signal.aborted) return;
-        if (failure !== undefined) throw failure;
-        const next = queue.shift();
-        if (next !== undefined) {
-          yield next;
-          continue;
-        }
-        await new Promise<void>((resolve) => {
-          wake = resolve;
-        });
-        wake = undefined;
-      }
+      yield* queue;
     } finally {
       unsubscribe();
-      this.#watchBreakers.delete(breakWatch);
+      this.#watches.delete(queue);
       signal.removeEventListener("abort", onAbort);
+      this.#lifecycle.signal.removeEventListener("abort", onClosing);
     }
   }
 
+  /** Ends open watches; every call after this rejects with CLOSED, and so do calls in flight. */
   async close(): Promise<void> {
-    this.#closed = true;
-    const error = new ClosedError("store closed", { backend: BACKEND, operation: "watch" });
-    for (const breakWatch of [...this.#watchBreakers]) breakWatch(error);
-  }
-
-  #encode(name: string, record: LeaderRecord, operation: string): string {
-    assertValidElectionName(name, { backend: BACKEND });
-    assertValidRecord(record, { backend: BACKEND, election: name });
-    this.#assertOpen(name, operation);
-    return encodeRecord(record);
+    this.#lifecycle.close();
   }
 
   #orConflict(name: string, operation: "create" | "update", outcome: Snapshot | "conflict"): Snapshot {
@@ -301,14 +247,10 @@ export class MemoryStore implements LockStore {
     });
   }
 
-  #assertOpen(name: string, operation: string): void {
-    if (this.#closed) throw new ClosedError("store closed", { backend: BACKEND, election: name, operation });
-  }
-
   /**
-   * One round trip: the request travels, the server applies it, the answer travels back. A server
-   * that becomes unreachable while the answer is on its way loses the answer but not the write, as a
-   * real network can: the caller sees UNAVAILABLE for a call that may have succeeded.
+   * One call over the simulated link: rejected at once after close, given up when the caller's
+   * signal aborts (UNAVAILABLE) or the store closes (CLOSED); the request is sent only if neither
+   * ended it before.
    */
   #call<T>(
     operation: string,
@@ -316,95 +258,29 @@ export class MemoryStore implements LockStore {
     options: OperationOptions | undefined,
     apply: () => T,
   ): Promise<T> {
-    return new Promise<T>((resolve, reject) => {
-      try {
-        assertValidElectionName(name, { backend: BACKEND });
-        this.#assertOpen(name, operation);
-      } catch (error) {
-        reject(error);
-        return;
-      }
-      const signal = options?.signal;
-      let done = false;
-      const settle = (outcome: () => T): void => {
-        if (done) return;
-        done = true;
-        signal?.removeEventListener("abort", onAbort);
-        try {
-          resolve(outcome());
-        } catch (error) {
-          reject(error);
-        }
-      };
-      const onAbort = (): void => settle(() => this.#throwUnavailable(operation, "call aborted", name));
-      if (signal?.aborted) return onAbort();
-      signal?.addEventListener("abort", onAbort);
-
-      if (this.#unreachable === "blackhole") {
-        this.#clock.setTimer(this.#timeoutMs, () =>
-          settle(() => this.#throwUnavailable(operation, `no answer within ${this.#timeoutMs} ms`, name)),
-        );
-        return;
-      }
-      if (this.#unreachable === "refuse") {
-        this.#after(this.#requestDelay(), () =>
-          settle(() => this.#throwUnavailable(operation, "connection refused", name)),
-        );
-        return;
-      }
-      this.#after(this.#requestDelay(), () => {
-        let outcome: () => T;
-        try {
-          const value = apply();
-          outcome = () => value;
-        } catch (error) {
-          outcome = () => {
-            throw error;
-          };
-        }
-        this.#deliver(() => {
-          if (this.#unreachable !== null) {
-            settle(() =>
-              this.#throwUnavailable(operation, "connection lost before the answer arrived", name),
-            );
-          } else {
-            settle(outcome);
-          }
-        });
-      });
-    });
+    const context = { backend: BACKEND, election: name, operation };
+    try {
+      assertValidElectionName(name, { backend: BACKEND });
+      this.#lifecycle.assertOpen(context);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    // The simulated link bounds the call itself (its blackhole timeout runs on the store's clock,
+    // often a virtual one), so the kit's call runs without a timer of its own.
+    return boundedCall(
+      {
+        timeoutMs: Number.POSITIVE_INFINITY,
+        clock: this.#link.clock,
+        signal: options?.signal,
+        closing: this.#lifecycle.signal,
+        context,
+      },
+      () =>
+        new Promise<T>((answer, fail) => {
+          this.#link.roundTrip(apply, context, answer, fail);
+        }),
+    );
   }
-
-  /** Delivers an answer or watch event after the response delay, never before an earlier one. */
-  #deliver(callback: () => void): void {
-    const atMs = Math.max(this.#clock.now() + this.#responseDelay(), this.#lastDeliveryMs);
-    this.#lastDeliveryMs = atMs;
-    this.#after(atMs - this.#clock.now(), callback);
-  }
-
-  #after(delayMs: number, callback: () => void): void {
-    if (delayMs <= 0) queueMicrotask(callback);
-    else this.#clock.setTimer(delayMs, callback);
-  }
-
-  #unavailable(operation: string, problem: string, election?: string): UnavailableError {
-    return new UnavailableError(problem, {
-      backend: BACKEND,
-      operation,
-      ...(election === undefined ? {} : { election }),
-      remedy: "the memory store was disconnected by a test; call reconnect()",
-    });
-  }
-
-  #throwUnavailable(operation: string, problem: string, election: string): never {
-    throw this.#unavailable(operation, problem, election);
-  }
-}
-
-function asDelay(delay: Delay | undefined): () => number {
-  if (delay === undefined) return () => 0;
-  if (typeof delay === "number") return () => delay;
-  return delay;
 }
 
 /** A store on a fresh, private server: the quickest way to run an election inside one process. */

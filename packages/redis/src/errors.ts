@@ -1,11 +1,5 @@
 import type { ErrorContext } from "@tenure/core";
-import {
-  InvalidArgumentError,
-  PermissionDeniedError,
-  TenureError,
-  toTenureError,
-  UnavailableError,
-} from "@tenure/core";
+import { PermissionDeniedError, TenureError, toTenureError, UnavailableError } from "@tenure/core";
 
 /** Redis error codes that say "not now" rather than "never": the elector should retry later. */
 const TRANSIENT_REPLY =
@@ -74,13 +68,4 @@ export function mapRedisError(
   }
   if (error instanceof Error && PROGRAMMING_ERRORS.has(error.name)) return toTenureError(error, context);
   return new UnavailableError(`cannot reach Redis${during}: ${message}`, options);
-}
-
-/** Throws InvalidArgumentError when `value` is not a positive finite number of milliseconds. */
-export function assertPositiveMs(field: string, value: unknown): asserts value is number {
-  if (typeof value !== "number" || !Number.isFinite(value) || value <= 0) {
-    throw new InvalidArgumentError(field, `must be a positive number of milliseconds, got ${String(value)}`, {
-      backend: "redis",
-    });
-  }
 }

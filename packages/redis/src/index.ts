@@ -1,6 +1,7 @@
+export type { IoRedisClient } from "./connection.js";
 export type { ElectionKeys } from "./keys.js";
 export { electionKeys, electionSlot } from "./keys.js";
-export type { IoRedisClient, RedisLockStoreOptions } from "./redis-store.js";
+export type { RedisLockStoreOptions } from "./redis-store.js";
 export {
   DEFAULT_COMMAND_TIMEOUT_MS,
   DEFAULT_KEY_PREFIX,

@@ -1,6 +1,8 @@
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import type { ConformanceTarget } from "@tenure/conformance";
+import type { LeaderRecord } from "@tenure/core";
 import { type RedisServer, restartServer, startServers, stopServers } from "@tenure/testing";
 import type {} from "@tenure/testing/global-setup";
 import { Redis } from "ioredis";
@@ -22,6 +24,36 @@ export function addressOf(url: string): { host: string; port: number } {
 /** A direct ioredis client for checking what landed on the server, independently of the adapter. */
 export function adminClient(url: string): Redis {
   return new Redis(url, { maxRetriesPerRequest: 1, lazyConnect: true });
+}
+
+/** The suite's raw access to the locks under `keyPrefix`: Redis's own client, around the adapter. */
+export function rawLocks(
+  admin: Redis,
+  keyPrefix: string,
+): Required<Pick<ConformanceTarget, "readRaw" | "deleteRaw" | "writeCorrupt">> {
+  const lockKey = (election: string): string => `${keyPrefix}:{${election}}:lock`;
+  return {
+    async readRaw(election) {
+      const value = await admin.hget(lockKey(election), "record");
+      if (value === null) return null;
+      let parsed: unknown;
+      try {
+        parsed = JSON.parse(value);
+      } catch {
+        return { corruption: "not JSON" };
+      }
+      if (typeof parsed !== "object" || parsed === null) return { corruption: "not an object" };
+      return { record: parsed as LeaderRecord };
+    },
+    async deleteRaw(election) {
+      // What an operator would do: delete the lock key (the version counter beside it stays).
+      await admin.del(lockKey(election));
+    },
+    async writeCorrupt(election) {
+      // What another program might leave: a hash with an unparseable record and no version.
+      await admin.hset(lockKey(election), "record", "{not json");
+    },
+  };
 }
 
 /** A Redis server of a test's own, started through the harness in a private state folder. */

@@ -201,6 +201,20 @@ describe("redis store: failures are bounded", () => {
     expect(performance.now() - started).toBeLessThan(1000);
   });
 
+  it("rejects a call still waiting for its answer with CLOSED when the store closes", async () => {
+    const { proxy, store } = await proxied({ commandTimeoutMs: 5000 });
+    const name = election("close-in-flight");
+    await store.create(name, record());
+    proxy.cut("blackhole");
+    const started = performance.now();
+    const pending = codeOf(store.get(name)).then((code) => ({ code, afterMs: performance.now() - started }));
+    // close() itself may wait up to commandTimeoutMs for QUIT on the cut link; the call does not.
+    const closing = store.close();
+    expect(await pending).toEqual({ code: "CLOSED", afterMs: expect.any(Number) });
+    expect((await pending).afterMs).toBeLessThan(1000);
+    await closing;
+  });
+
   it("bounds calls on a client passed in even when that client would wait forever", async () => {
     const proxy = await TcpFaultProxy.start(addressOf(server.url));
     opened.push(proxy);

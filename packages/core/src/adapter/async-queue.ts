@@ -10,6 +10,8 @@ export interface AsyncQueueOptions {
   readonly maxItems?: number;
   /** Names the queue in the OVERFLOW error. */
   readonly name?: string;
+  /** Called once when the consumer stops early (`return()`): unsubscribe, close a stream. */
+  readonly onReturn?: () => void;
 }
 
 /**
@@ -25,10 +27,12 @@ export class AsyncQueue<T> implements AsyncIterableIterator<T> {
   #ended = false;
   #failure: unknown;
   #failed = false;
+  #onReturn: (() => void) | undefined;
 
   constructor(options: AsyncQueueOptions = {}) {
     this.#maxItems = options.maxItems ?? Number.POSITIVE_INFINITY;
     this.#name = options.name ?? "queue";
+    this.#onReturn = options.onReturn;
   }
 
   /** Items waiting for the consumer. */
@@ -110,6 +114,9 @@ export class AsyncQueue<T> implements AsyncIterableIterator<T> {
     this.#ended = true;
     this.#failure = undefined;
     this.#poke();
+    const onReturn = this.#onReturn;
+    this.#onReturn = undefined;
+    onReturn?.();
     return { done: true, value: undefined };
   }
 

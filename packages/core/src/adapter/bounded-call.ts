@@ -1,13 +1,20 @@
-import type { ErrorContext, TenureError } from "../errors.js";
-import { ClosedError, toTenureError, UnavailableError } from "../errors.js";
+import type { Clock } from "../clock.js";
+import { systemClock } from "../clock.js";
+import type { ErrorContext } from "../errors.js";
+import { ClosedError, TenureError, toTenureError, UnavailableError } from "../errors.js";
 
 /** Why a bounded call was given up. */
 export type GiveUpReason = "timeout" | "aborted" | "closed";
 
 /** The limits of one store call. */
 export interface CallLimits {
-  /** The adapter's own limit for one call (its request or command timeout), in ms. */
+  /**
+   * The adapter's own limit for one call (its request or command timeout), in ms. `Infinity`: none
+   * (a store whose calls are bounded otherwise, as the memory store's simulated network is).
+   */
   readonly timeoutMs: number;
+  /** The timer's clock. Default the process's; a store on an injected (virtual) clock passes it. */
+  readonly clock?: Pick<Clock, "setTimer">;
   /** The caller's signal (`OperationOptions.signal`): the Elector aborts it at its operation timeout. */
   readonly signal?: AbortSignal | undefined;
   /** The store's closing signal ({@link StoreLifecycle.signal}): the call then rejects with CLOSED. */
@@ -41,7 +48,7 @@ export interface CallLimits {
  */
 export function boundedCall<T>(limits: CallLimits, run: (signal: AbortSignal) => Promise<T>): Promise<T> {
   const { context } = limits;
-  if (limits.closing?.aborted) return Promise.reject(new ClosedError("the store was closed", context));
+  if (limits.closing?.aborted) return Promise.reject(closedError(limits.closing, context));
   if (limits.signal?.aborted) {
     return Promise.reject(new UnavailableError("the call was aborted before it was sent", context));
   }
@@ -49,7 +56,7 @@ export function boundedCall<T>(limits: CallLimits, run: (signal: AbortSignal) =>
     const abort = new AbortController();
     let settled = false;
     const cleanup = (): void => {
-      clearTimeout(timer);
+      cancelTimer();
       limits.signal?.removeEventListener("abort", onAbort);
       limits.closing?.removeEventListener("abort", onClosing);
     };
@@ -62,8 +69,9 @@ export function boundedCall<T>(limits: CallLimits, run: (signal: AbortSignal) =>
       reject(error);
     };
     const onAbort = (): void => giveUp("aborted", new UnavailableError("the call was aborted", context));
-    const onClosing = (): void => giveUp("closed", new ClosedError("the store was closed", context));
-    const timer = setTimeout(() => {
+    const onClosing = (): void => giveUp("closed", closedError(limits.closing, context));
+    const clock = limits.clock ?? systemClock;
+    const onTimeout = (): void => {
       const last = limits.lastConnectionError?.();
       const reason = last === undefined ? "" : ` (last connection error: ${last.message})`;
       giveUp(
@@ -73,7 +81,10 @@ export function boundedCall<T>(limits: CallLimits, run: (signal: AbortSignal) =>
           ...(last === undefined ? {} : { cause: last }),
         }),
       );
-    }, limits.timeoutMs);
+    };
+    const cancelTimer = Number.isFinite(limits.timeoutMs)
+      ? clock.setTimer(limits.timeoutMs, onTimeout)
+      : () => {};
     limits.signal?.addEventListener("abort", onAbort, { once: true });
     limits.closing?.addEventListener("abort", onClosing, { once: true });
     let call: Promise<T>;
@@ -97,4 +108,13 @@ export function boundedCall<T>(limits: CallLimits, run: (signal: AbortSignal) =>
       },
     );
   });
+}
+
+/**
+ * The CLOSED error of a call ended by the store closing: the store's own (a {@link StoreLifecycle}
+ * aborts its signal with it), so a call ended by close() reads like one made after it.
+ */
+function closedError(closing: AbortSignal | undefined, context: ErrorContext): TenureError {
+  const reason: unknown = closing?.reason;
+  return TenureError.is(reason, "CLOSED") ? reason : new ClosedError("the store was closed", context);
 }

@@ -42,6 +42,17 @@ export function nonEmptyString(
   return value;
 }
 
+/** A positive number of milliseconds, or 0 to turn the feature off; `fallback` when undefined. */
+export function positiveMsOrOff(
+  field: string,
+  value: unknown,
+  fallback: number,
+  context: ErrorContext = {},
+): number {
+  if (value === 0) return 0;
+  return positiveMs(field, value, fallback, context);
+}
+
 /** One of `allowed`; `fallback` when undefined. */
 export function oneOf<T extends string>(
   field: string,
@@ -61,18 +72,21 @@ export function oneOf<T extends string>(
   return value as T;
 }
 
-/** Throws when more than one of `fields` is set in `options` (settings that exclude each other). */
-export function exclusive(
-  options: Readonly<Record<string, unknown>>,
-  fields: readonly string[],
+/**
+ * Throws when more than one of `fields` is set in `options` (settings that exclude each other: a
+ * client passed in and settings for a connection to open, say), naming the first and the others;
+ * `advice` ends the message.
+ */
+export function exclusive<Options extends object>(
+  options: Options,
+  fields: readonly (keyof Options & string)[],
   context: ErrorContext = {},
+  advice = "",
 ): void {
-  const set = fields.filter((field) => options[field] !== undefined);
+  const values = options as Readonly<Record<string, unknown>>;
+  const set = fields.filter((field) => values[field] !== undefined);
   if (set.length > 1) {
-    throw new InvalidArgumentError(
-      set[0] ?? "",
-      `cannot be combined with ${set.slice(1).join(", ")}`,
-      context,
-    );
+    const rule = `cannot be combined with ${set.slice(1).join(", ")}${advice === "" ? "" : `; ${advice}`}`;
+    throw new InvalidArgumentError(set[0] ?? "", rule, context);
   }
 }
