@@ -1,9 +1,9 @@
+export { ConsulLockStore } from "./consul-store.js";
 export {
-  ConsulLockStore,
   type ConsulLockStoreOptions,
   type ConsulTlsOptions,
   DEFAULT_KEY_PREFIX,
   DEFAULT_REQUEST_TIMEOUT_MS,
   DEFAULT_WATCH_WAIT_MS,
-} from "./consul-store.js";
+} from "./options.js";
 export type { ConsistencyMode } from "./transport.js";

@@ -1,16 +1,55 @@
-// A Consul agent of a test's own, for what the harness's shared dev agent cannot show: a restart
-// with the data kept (server mode with a data folder), Consul's telemetry as cumulative counters
-// (Prometheus retention), and ACLs on. It runs the binary the harness builds and caches, on free
-// 127.0.0.1 ports, and stops exactly the process it started.
+// Test support: the conformance suite's raw access to the locks (`rawLocks`), and a Consul agent of
+// a test's own (`TestAgent`) for what the harness's shared dev agent cannot show: a restart with the
+// data kept (server mode with a data folder), Consul's telemetry as cumulative counters (Prometheus
+// retention), and ACLs on. It runs the binary the harness builds and caches, on free 127.0.0.1
+// ports, and stops exactly the process it started.
 import { type ChildProcess, spawn } from "node:child_process";
 import { once } from "node:events";
 import { mkdtempSync, rmSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import type { ConformanceTarget } from "@tenure/conformance";
+import type { LeaderRecord } from "@tenure/core";
 import { ensureGoBinary } from "@tenure/testing";
+import Consul from "consul";
 
 const loopback = "127.0.0.1";
+
+/** The suite's raw access to the locks, and `close()` for its client. */
+export type RawLocks = Required<Pick<ConformanceTarget, "readRaw" | "deleteRaw" | "writeCorrupt">> & {
+  close(): void;
+};
+
+/**
+ * The conformance suite's hands on Consul, around the adapter: a raw reader, a deleter and a
+ * corrupt writer for the locks under `keyPrefix`, through the `consul` client (not the adapter).
+ */
+export function rawLocks(
+  agent: { readonly host: string; readonly port: number },
+  keyPrefix: string,
+): RawLocks {
+  const raw = new Consul({ host: agent.host, port: agent.port });
+  return {
+    async readRaw(election) {
+      const entry = await raw.kv.get({ key: `${keyPrefix}${election}` });
+      if (entry === null || entry === undefined) return null;
+      if (typeof entry.Value !== "string") return { corruption: "no value" };
+      // Decoded with JSON.parse alone: the adapter is expected to store exactly encodeRecord's JSON.
+      const parsed = JSON.parse(entry.Value) as unknown;
+      if (typeof parsed !== "object" || parsed === null) return { corruption: "not an object" };
+      return { record: parsed as LeaderRecord };
+    },
+    async deleteRaw(election) {
+      // As `consul kv delete <key>` would: DELETE /v1/kv/<key>.
+      await raw.kv.del({ key: `${keyPrefix}${election}` });
+    },
+    async writeCorrupt(election) {
+      await raw.kv.set({ key: `${keyPrefix}${election}`, value: "{not json" });
+    },
+    close: () => raw.destroy(),
+  };
+}
 
 export interface AgentOptions {
   /** `dev`: a -dev agent, state in memory. `server`: one server that keeps its Raft log and state in a data folder. */

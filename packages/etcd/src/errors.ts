@@ -101,8 +101,6 @@ export interface FailureContext {
   readonly keyPrefix: string;
   /** The etcd user, or undefined when the store does not authenticate. */
   readonly user: string | undefined;
-  /** The store was closed: failures after that are CLOSED, whatever the client says. */
-  readonly closed: boolean;
 }
 
 /** Turns an etcd3 / gRPC failure into the TenureError the contract asks for. */
@@ -115,7 +113,6 @@ export function mapFailure(error: unknown, context: FailureContext): TenureError
     cause: error,
   };
   const detail = error instanceof Error ? error.message : String(error);
-  if (context.closed) return new ClosedError("the store was closed", where);
   switch (classify(error)) {
     case "permission": {
       const who = context.user === undefined ? "the unauthenticated client" : `etcd user "${context.user}"`;

@@ -69,11 +69,24 @@ describe("etcd: options and client ownership", () => {
   it("rejects (never throws) a malformed version and a bad watch name, before any I/O", async () => {
     const store = new EtcdLockStore({ hosts: "http://127.0.0.1:1", requestTimeoutMs: 500 });
     try {
-      let pending: Promise<unknown> | undefined;
-      expect(() => {
-        pending = store.update("fine-name", record, "not-a-revision");
-      }).not.toThrow();
-      expect(await code(pending ?? Promise.resolve())).toBe("INVALID_ARGUMENT");
+      // A version that is not a revision is still a version no write of this store handed out: the
+      // store contract makes that a lost compare-and-swap (CONFLICT), as on every other store; it
+      // was INVALID_ARGUMENT before the contract said so. Nothing listens on the port, so an
+      // answer other than UNAVAILABLE also shows that nothing was sent (a compare on revision 0
+      // would pass for a missing key). Not a string at all is a caller's mistake: INVALID_ARGUMENT.
+      for (const [version, expected] of [
+        ["not-a-revision", "CONFLICT"],
+        ["0", "CONFLICT"],
+        ["9999999999999999999", "CONFLICT"], // above int64: no revision
+        [7 as unknown as string, "INVALID_ARGUMENT"],
+        [undefined as unknown as string, "INVALID_ARGUMENT"],
+      ] as const) {
+        let pending: Promise<unknown> | undefined;
+        expect(() => {
+          pending = store.update("fine-name", record, version);
+        }).not.toThrow();
+        expect(await code(pending ?? Promise.resolve()), String(version)).toBe(expected);
+      }
       const abort = new AbortController();
       expect(await code(store.watch("Bad Name", abort.signal)[Symbol.asyncIterator]().next())).toBe(
         "INVALID_ARGUMENT",

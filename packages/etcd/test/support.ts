@@ -1,5 +1,5 @@
 import { join } from "node:path";
-import type { RawLock, TcpFaultProxy } from "@tenure/conformance";
+import type { ConformanceTarget, RawLock } from "@tenure/conformance";
 import type { LeaderRecord } from "@tenure/core";
 import { defaultStateDir, type EtcdServer, restartServer, startServers, stopServers } from "@tenure/testing";
 import etcd3 from "etcd3";
@@ -30,6 +30,30 @@ export async function readRawLock(client: RawClient, key: string): Promise<RawLo
   }
   if (typeof parsed !== "object" || parsed === null) return { corruption: "not a JSON object" };
   return { record: parsed as LeaderRecord };
+}
+
+/** The suite's raw access to the locks, and `close()` for its client. */
+export type RawLocks = Required<Pick<ConformanceTarget, "readRaw" | "deleteRaw" | "writeCorrupt">> & {
+  close(): void;
+};
+
+/**
+ * The conformance suite's hands on etcd, around the adapter: a raw reader, a deleter and a corrupt
+ * writer for the locks under `keyPrefix`, through a plain etcd3 client of their own.
+ */
+export function rawLocks(endpoints: readonly string[], keyPrefix: string): RawLocks {
+  const raw = rawClient(endpoints);
+  return {
+    readRaw: (election) => readRawLock(raw, `${keyPrefix}${election}`),
+    async deleteRaw(election) {
+      // As `etcdctl del <key>` would: a DeleteRange of the key.
+      await raw.delete().key(`${keyPrefix}${election}`).exec();
+    },
+    async writeCorrupt(election) {
+      await raw.put(`${keyPrefix}${election}`).value("{not json");
+    },
+    close: () => raw.close(),
+  };
 }
 
 /**
@@ -107,12 +131,13 @@ export function metricSum(
 }
 
 /**
- * Closes a fault proxy, waiting at most `boundMs` for it. `TcpFaultProxy.close()` waits until
- * every connection it accepted has ended, but it does not track connections accepted while
- * blackholed, and grpc-js never abandons an HTTP/2 handshake that gets no answer (the socket
- * stays open even after its channel is closed), so without a bound the hook could wait forever.
+ * Closes fault proxies (a `TcpFaultProxy`, or the ones `ProxiedStores` opened), waiting at most
+ * `boundMs` for them. `TcpFaultProxy.close()` waits until every connection it accepted has ended,
+ * but it does not track connections accepted while blackholed, and grpc-js never abandons an
+ * HTTP/2 handshake that gets no answer (the socket stays open even after its channel is closed),
+ * so without a bound the hook could wait forever.
  */
-export async function closeProxy(proxy: TcpFaultProxy, boundMs = 2000): Promise<void> {
+export async function closeProxy(proxy: { close(): Promise<void> }, boundMs = 2000): Promise<void> {
   let timer: ReturnType<typeof setTimeout> | undefined;
   const bound = new Promise<void>((resolve) => {
     timer = setTimeout(resolve, boundMs);
