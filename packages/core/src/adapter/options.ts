@@ -6,12 +6,13 @@ import { InvalidArgumentError } from "../errors.js";
  * error names the option and the rule. Each returns the value (or its default) when it is valid.
  */
 
-/** A positive, finite number of milliseconds; `fallback` when undefined. */
+/** A positive, finite number of milliseconds, at most `max`; `fallback` when undefined. */
 export function positiveMs(
   field: string,
   value: unknown,
   fallback: number,
   context: ErrorContext = {},
+  max = Number.POSITIVE_INFINITY,
 ): number {
   if (value === undefined) return fallback;
   if (typeof value !== "number" || !Number.isFinite(value) || value <= 0) {
@@ -20,6 +21,9 @@ export function positiveMs(
       `must be a positive number of milliseconds, got ${String(value)}`,
       context,
     );
+  }
+  if (value > max) {
+    throw new InvalidArgumentError(field, `must be at most ${max} milliseconds, got ${value}`, context);
   }
   return value;
 }
