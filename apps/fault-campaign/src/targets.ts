@@ -107,7 +107,7 @@ async function startRedis(stateDir: string, log: (message: string) => void): Pro
     timing: campaignTiming("redis"),
     toxiproxyUrl: toxiproxy.url,
     upstreamsFor: () => [hostPort(redis.url)],
-    candidateBackend: ([proxied]) => ({ backend: "redis", url: `redis://${proxied}`, commandTimeoutMs: 500 }),
+    candidateBackend: ([proxied]) => ({ backend: "redis", url: `redis://${proxied}`, requestTimeoutMs: 500 }),
     deleteLock: async (election) => {
       await withAdmin((client) => client.del(`tenure:{${election}}:lock`));
     },

@@ -56,7 +56,7 @@ describe("status server", () => {
 
   it("stops naming itself when cut off from the store, by its renew deadline, while the record still names it", async () => {
     const server = new MemoryServer();
-    const store = server.connect({ timeoutMs: 5_000 });
+    const store = server.connect({ requestTimeoutMs: 5_000 });
     const flags = parseFlags(["--election=example", "--id=pod-a", "--ttl=2s", "--http=127.0.0.1:0"], {});
     const sidecar = await startSidecar(flags, { logger: silentLogger, store });
     running.push(sidecar);
@@ -162,7 +162,7 @@ describe("status server", () => {
 
   it("is not ready while the store has not answered", async () => {
     const server = new MemoryServer();
-    const store = server.connect({ timeoutMs: 5_000 });
+    const store = server.connect({ requestTimeoutMs: 5_000 });
     store.disconnect("blackhole");
     const flags = parseFlags(["--election=example", "--id=pod-a", "--ttl=2s", "--http=127.0.0.1:0"], {});
     const sidecar = await startSidecar(flags, { logger: createConsoleLogger({ level: "error" }), store });

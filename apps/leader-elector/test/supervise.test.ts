@@ -156,7 +156,7 @@ describe("supervise mode", () => {
 
   it("cut off from the store: SIGTERM at the term's deadline, SIGKILL a kill grace later, before anyone can take over", async () => {
     const server = new MemoryServer();
-    const cutOff = server.connect({ timeoutMs: 5_000 });
+    const cutOff = server.connect({ requestTimeoutMs: 5_000 });
     const leader = await supervised(server, "pod-a", "ignore", cutOff);
     const started = await next(leader, "child-started");
     let lastSafeUntilMs = 0;

@@ -23,7 +23,7 @@ export interface RedisBackend {
   readonly password?: string | undefined;
   readonly tls?: TlsPem | undefined;
   readonly keyPrefix?: string | undefined;
-  readonly commandTimeoutMs?: number | undefined;
+  readonly requestTimeoutMs?: number | undefined;
 }
 
 /** etcd v3. */
@@ -99,7 +99,7 @@ export async function openStore(config: BackendConfig, options: OpenOptions = {}
         ...optional("password", config.password),
         ...optional("tls", pemOptions(config.tls)),
         ...optional("keyPrefix", config.keyPrefix),
-        ...optional("commandTimeoutMs", config.commandTimeoutMs),
+        ...optional("requestTimeoutMs", config.requestTimeoutMs),
       });
     }
     case "etcd": {

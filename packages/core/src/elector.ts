@@ -1,3 +1,4 @@
+import { boundedCall } from "./adapter/bounded-call.js";
 import type { Clock } from "./clock.js";
 import { systemClock } from "./clock.js";
 import type { ElectionTiming } from "./config.js";
@@ -8,7 +9,6 @@ import {
   NotLeaderError,
   type TenureError,
   toTenureError,
-  UnavailableError,
 } from "./errors.js";
 import type { ElectorEvent, IterateOptions } from "./events.js";
 import { EventHub } from "./events.js";
@@ -23,6 +23,7 @@ import type {
   StepDownReason,
 } from "./machine.js";
 import { currentLeader, initialState, isLeading, step } from "./machine.js";
+import type { Snapshot } from "./record.js";
 import type { LockStore } from "./store.js";
 
 /**
@@ -632,45 +633,31 @@ export class Elector {
 
   /** Performs one store call with a timeout; its outcome comes back as a `completed` event. */
   #call(effect: Extract<Effect, { type: "read" | "create" | "update" }>): void {
-    const abort = new AbortController();
-    let settled = false;
+    const kind = effect.type === "read" ? "read" : "write";
+    const context = { ...this.#context(), operation: effect.type };
+    // The kit's one rule: the earlier deadline wins. The store's own request timeout may be longer
+    // than the operation timeout; the signal handed to it ends the call at the operation timeout.
+    const call = boundedCall(
+      { timeoutMs: this.#operationTimeoutMs, clock: this.#clock, context },
+      (signal): Promise<Snapshot | null> =>
+        effect.type === "read"
+          ? this.#store.get(this.name, { signal })
+          : effect.type === "create"
+            ? this.#store.create(this.name, effect.record, { signal })
+            : this.#store.update(this.name, effect.record, effect.expectedVersion, { signal }),
+    );
     const finish = (result: OperationResult): void => {
-      if (settled) return;
-      settled = true;
-      cancelTimeout();
       this.#dispatch({ type: "completed", operationId: effect.operationId, result });
     };
-    const kind = effect.type === "read" ? "read" : "write";
-    const cancelTimeout = this.#clock.setTimer(this.#operationTimeoutMs, () => {
-      abort.abort();
-      const error = new UnavailableError(`no answer within ${this.#operationTimeoutMs} ms`, {
-        ...this.#context(),
-        operation: effect.type,
-      });
-      if (!settled) this.#noteStoreOutcome(kind, error);
-      finish({ kind: "failed", error });
-    });
-    const options = { signal: abort.signal };
-    let call: Promise<unknown>;
-    try {
-      call =
-        effect.type === "read"
-          ? this.#store.get(this.name, options)
-          : effect.type === "create"
-            ? this.#store.create(this.name, effect.record, options)
-            : this.#store.update(this.name, effect.record, effect.expectedVersion, options);
-    } catch (error) {
-      call = Promise.reject(error);
-    }
     call.then(
       (snapshot) => {
-        if (!settled) this.#noteStoreOutcome(kind, null);
-        finish({ kind: "ok", snapshot: snapshot as Awaited<ReturnType<LockStore["get"]>> });
+        this.#noteStoreOutcome(kind, null);
+        finish({ kind: "ok", snapshot });
       },
       (error: unknown) => {
-        const tenureError = toTenureError(error, { ...this.#context(), operation: effect.type });
+        const tenureError = toTenureError(error, context);
         const conflict = tenureError.code === "CONFLICT";
-        if (!settled) this.#noteStoreOutcome(kind, conflict ? null : tenureError);
+        this.#noteStoreOutcome(kind, conflict ? null : tenureError);
         finish(conflict ? { kind: "conflict" } : { kind: "failed", error: tenureError });
       },
     );

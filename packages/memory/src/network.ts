@@ -5,7 +5,7 @@ import { positiveMs } from "@tenure/core/adapter";
 /** A delay in milliseconds, fixed or drawn per message (seed the function for reproducible tests). */
 export type Delay = number | (() => number);
 
-/** How an unreachable store fails: at once (connection refused) or after `timeoutMs` (packets dropped). */
+/** How an unreachable store fails: at once (connection refused) or after `requestTimeoutMs` (packets dropped). */
 export type Unreachability = "refuse" | "blackhole";
 
 /** Options of a MemoryStore: the knobs of its simulated network. */
@@ -17,19 +17,19 @@ export interface MemoryStoreOptions {
   /** Delay before an answer, or a watch event, reaches this client. Default 0. */
   readonly responseDelayMs?: Delay;
   /** How long a call waits on an unreachable server in `"blackhole"` mode before UNAVAILABLE. Default 1000. */
-  readonly timeoutMs?: number;
+  readonly requestTimeoutMs?: number;
 }
 
 /**
  * The simulated network between one memory store and its server, on the store's clock: requests
  * and answers take their delays, answers arrive in order (as over one TCP connection), and the link
- * can be cut so that calls are refused at once or get no answer until `timeoutMs`.
+ * can be cut so that calls are refused at once or get no answer until `requestTimeoutMs`.
  */
 export class SimulatedLink {
   readonly clock: Clock;
   readonly #requestDelay: () => number;
   readonly #responseDelay: () => number;
-  readonly #timeoutMs: number;
+  readonly #requestTimeoutMs: number;
   /** How the server is unreachable, or null while it is reachable. */
   unreachable: Unreachability | null = null;
   /** Answers are delivered in order: none before an earlier one. */
@@ -39,7 +39,7 @@ export class SimulatedLink {
     this.clock = options.clock ?? systemClock;
     this.#requestDelay = asDelay(options.requestDelayMs);
     this.#responseDelay = asDelay(options.responseDelayMs);
-    this.#timeoutMs = positiveMs("timeoutMs", options.timeoutMs, 1000, context);
+    this.#requestTimeoutMs = positiveMs("requestTimeoutMs", options.requestTimeoutMs, 1000, context);
   }
 
   /**
@@ -56,7 +56,7 @@ export class SimulatedLink {
   ): void {
     const unavailable = (problem: string): UnavailableError => linkError(problem, context);
     if (this.unreachable === "blackhole") {
-      this.clock.setTimer(this.#timeoutMs, () => fail(unavailable(`no answer within ${this.#timeoutMs} ms`)));
+      this.clock.setTimer(this.#requestTimeoutMs, () => fail(unavailable(`no answer within ${this.#requestTimeoutMs} ms`)));
       return;
     }
     if (this.unreachable === "refuse") {

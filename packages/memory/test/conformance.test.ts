@@ -7,7 +7,7 @@ const server = new MemoryServer();
 describeConformance({
   name: "memory",
   capabilities: { watch: true, leaseGranularityMs: 1 },
-  createStore: () => server.connect({ timeoutMs: 500 }),
+  createStore: () => server.connect({ requestTimeoutMs: 500 }),
   ...rawLocks(server),
   faults: blackholeFaults,
 });

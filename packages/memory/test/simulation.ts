@@ -75,7 +75,7 @@ export async function runScenario(scenario: Scenario): Promise<Outcome> {
       clock,
       requestDelayMs: delay,
       responseDelayMs: delay,
-      timeoutMs: timing.renewDeadlineMs,
+      requestTimeoutMs: timing.renewDeadlineMs,
     });
     const elector = new Elector({
       store,

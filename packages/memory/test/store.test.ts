@@ -21,7 +21,7 @@ async function codeOf(promise: Promise<unknown>): Promise<string> {
 
 describe("memory store: the simulated network and the closed state", () => {
   it("ends a call waiting on a blackholed link with CLOSED when the store closes", async () => {
-    const store = new MemoryServer().connect({ timeoutMs: 60_000 });
+    const store = new MemoryServer().connect({ requestTimeoutMs: 60_000 });
     await store.create("lock", record);
     store.disconnect("blackhole");
     const pending = codeOf(store.get("lock"));
@@ -40,9 +40,9 @@ describe("memory store: the simulated network and the closed state", () => {
     expect(server.readRaw("lock")).toBeDefined();
   });
 
-  it("rejects a timeoutMs that is not a positive number of milliseconds", () => {
-    expect(() => new MemoryServer().connect({ timeoutMs: 0 })).toThrow(
-      expect.objectContaining({ code: "INVALID_ARGUMENT", field: "timeoutMs" }),
+  it("rejects a requestTimeoutMs that is not a positive number of milliseconds", () => {
+    expect(() => new MemoryServer().connect({ requestTimeoutMs: 0 })).toThrow(
+      expect.objectContaining({ code: "INVALID_ARGUMENT", field: "requestTimeoutMs" }),
     );
   });
 });

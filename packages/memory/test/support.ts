@@ -24,7 +24,7 @@ export function rawLocks(
   };
 }
 
-/** Cuts a memory store off its server as dropped packets would (calls hang until `timeoutMs`). */
+/** Cuts a memory store off its server as dropped packets would (calls hang until `requestTimeoutMs`). */
 export const blackholeFaults: FaultHook = {
   async isolate(store) {
     (store as MemoryStore).disconnect("blackhole");

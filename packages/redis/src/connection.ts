@@ -42,7 +42,7 @@ export interface RedisConnectionOptions {
   readonly client: Client | undefined;
   /** Settings of the connection the store opens itself (ignored with `client`). */
   readonly settings: RedisLockStoreOptions;
-  readonly commandTimeoutMs: number;
+  readonly requestTimeoutMs: number;
   /** Shapes the advice of permission errors. */
   readonly keyPrefix: string;
   /** The store's open/closed state: calls reject with CLOSED after close, and at close. */
@@ -69,18 +69,18 @@ export class RedisConnection {
   }
 
   /**
-   * Runs one store call: waits for a ready connection, sends, and settles within commandTimeoutMs or
+   * Runs one store call: waits for a ready connection, sends, and settles within requestTimeoutMs or
    * when the caller's signal aborts, whichever comes first, whatever the client's own settings. A
    * write that times out may still commit; the engine treats it as unknown (UNAVAILABLE), never as
    * success, which is the safe reading. A call given up drops the connection (see #drop).
    */
   call<T>(context: ErrorContext, options: OperationOptions | undefined, send: () => Promise<T>): Promise<T> {
-    const { lifecycle, commandTimeoutMs, keyPrefix } = this.#options;
+    const { lifecycle, requestTimeoutMs, keyPrefix } = this.#options;
     if (lifecycle.closed) return Promise.reject(lifecycle.error(context));
     const client = this.#client;
     return boundedCall(
       {
-        timeoutMs: commandTimeoutMs,
+        timeoutMs: requestTimeoutMs,
         signal: options?.signal,
         closing: lifecycle.signal,
         context,
@@ -130,15 +130,15 @@ export class RedisConnection {
    * next watch picks the new one.
    */
   async subscription(election: string, context: ErrorContext, signal: AbortSignal): Promise<Redis> {
-    const { commandTimeoutMs } = this.#options;
+    const { requestTimeoutMs } = this.#options;
     const limits = {
       lazyConnect: true,
       enableOfflineQueue: false,
       autoResubscribe: false,
       autoResendUnfulfilledCommands: false,
       maxRetriesPerRequest: 0,
-      commandTimeout: commandTimeoutMs,
-      connectTimeout: commandTimeoutMs,
+      commandTimeout: requestTimeoutMs,
+      connectTimeout: requestTimeoutMs,
       replyMapping: "legacy",
       retryStrategy: () => null,
     } as const;
@@ -153,7 +153,7 @@ export class RedisConnection {
     return node.duplicate(limits);
   }
 
-  /** Closes the connection the store opened (QUIT, bounded by commandTimeoutMs); a client passed in stays open. */
+  /** Closes the connection the store opened (QUIT, bounded by requestTimeoutMs); a client passed in stays open. */
   async close(): Promise<void> {
     if (!this.#owned) return;
     const client = this.#client;
@@ -162,7 +162,7 @@ export class RedisConnection {
       await Promise.race([
         client.quit().catch(() => {}),
         new Promise<void>((resolve) => {
-          timer = setTimeout(resolve, this.#options.commandTimeoutMs);
+          timer = setTimeout(resolve, this.#options.requestTimeoutMs);
         }),
       ]);
       clearTimeout(timer);
@@ -212,7 +212,7 @@ export class RedisConnection {
 
   /** A new connection with the store's settings (not connected until the first call). */
   #openConnection(): Redis {
-    const client = createClient(this.#options.settings, this.#options.commandTimeoutMs);
+    const client = createClient(this.#options.settings, this.#options.requestTimeoutMs);
     // Without a listener ioredis prints every connection error; the store reports them instead.
     client.on("error", (error: Error) => {
       if (this.#client === client) this.#lastConnectionError = error;
@@ -256,7 +256,7 @@ function isCluster(client: Client): client is Cluster {
 }
 
 /** Opens (lazily) the store's own connection, configured so that nothing waits unboundedly. */
-function createClient(options: RedisLockStoreOptions, commandTimeoutMs: number): Redis {
+function createClient(options: RedisLockStoreOptions, requestTimeoutMs: number): Redis {
   const settings: RedisOptions & { replyMapping: "legacy" } = {
     replyMapping: "legacy",
     lazyConnect: true,
@@ -265,8 +265,8 @@ function createClient(options: RedisLockStoreOptions, commandTimeoutMs: number):
     maxRetriesPerRequest: 0,
     autoResendUnfulfilledCommands: false,
     autoResubscribe: false,
-    commandTimeout: commandTimeoutMs,
-    connectTimeout: commandTimeoutMs,
+    commandTimeout: requestTimeoutMs,
+    connectTimeout: requestTimeoutMs,
     // No reconnecting in the background: the next call connects again, at once and within its own
     // time limit, so a store that comes back is used without waiting for a back-off to run out.
     retryStrategy: () => null,

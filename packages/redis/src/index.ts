@@ -3,7 +3,7 @@ export type { ElectionKeys } from "./keys.js";
 export { electionKeys, electionSlot } from "./keys.js";
 export type { RedisLockStoreOptions } from "./redis-store.js";
 export {
-  DEFAULT_COMMAND_TIMEOUT_MS,
+  DEFAULT_REQUEST_TIMEOUT_MS,
   DEFAULT_KEY_PREFIX,
   DEFAULT_WATCH_HEARTBEAT_MS,
   RedisLockStore,

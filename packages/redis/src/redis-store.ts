@@ -26,8 +26,8 @@ const BACKEND = "redis";
 
 /** Default {@link RedisLockStoreOptions.keyPrefix}. */
 export const DEFAULT_KEY_PREFIX = "tenure";
-/** Default {@link RedisLockStoreOptions.commandTimeoutMs}. */
-export const DEFAULT_COMMAND_TIMEOUT_MS = 2000;
+/** Default {@link RedisLockStoreOptions.requestTimeoutMs}. */
+export const DEFAULT_REQUEST_TIMEOUT_MS = 2000;
 /** Default {@link RedisLockStoreOptions.watchHeartbeatMs}. */
 export const DEFAULT_WATCH_HEARTBEAT_MS = 5000;
 
@@ -36,7 +36,7 @@ export interface RedisLockStoreOptions {
   /**
    * An ioredis client (standalone `Redis` or `Cluster`, ioredis 5 or 6) to use instead of opening a
    * connection. The store never closes it. Its own options (offline queue, retries) are left as they
-   * are; every call is still bounded by `commandTimeoutMs`. Each `watch()` opens a duplicate of it
+   * are; every call is still bounded by `requestTimeoutMs`. Each `watch()` opens a duplicate of it
    * for its subscription and closes that when the watch ends.
    */
   readonly client?: IoRedisClient;
@@ -63,10 +63,10 @@ export interface RedisLockStoreOptions {
    * Longest a call may take, waiting for a connection included, before it rejects with UNAVAILABLE.
    * Also the connect timeout and ioredis's `commandTimeout` on connections the store opens. Default 2000.
    */
-  readonly commandTimeoutMs?: number;
+  readonly requestTimeoutMs?: number;
   /**
    * How often an idle watch pings its subscription connection, so that a silently dead link (a
-   * dropped network path sends no reset) breaks the watch within this plus `commandTimeoutMs`
+   * dropped network path sends no reset) breaks the watch within this plus `requestTimeoutMs`
    * instead of never. `0` turns it off. Default 5000.
    */
   readonly watchHeartbeatMs?: number;
@@ -91,7 +91,7 @@ export class RedisLockStore implements LockStore {
   /** The key prefix in use. */
   readonly keyPrefix: string;
   /** The per-call time limit in use. */
-  readonly commandTimeoutMs: number;
+  readonly requestTimeoutMs: number;
   readonly #lifecycle = new StoreLifecycle(BACKEND);
   readonly #connection: RedisConnection;
   /** The newest snapshot of each election this store returned: a watch yields nothing older. */
@@ -110,10 +110,10 @@ export class RedisLockStore implements LockStore {
       );
     }
     this.keyPrefix = keyPrefix;
-    this.commandTimeoutMs = positiveMs(
-      "commandTimeoutMs",
-      options.commandTimeoutMs,
-      DEFAULT_COMMAND_TIMEOUT_MS,
+    this.requestTimeoutMs = positiveMs(
+      "requestTimeoutMs",
+      options.requestTimeoutMs,
+      DEFAULT_REQUEST_TIMEOUT_MS,
       context,
     );
     const heartbeatMs =
@@ -134,7 +134,7 @@ export class RedisLockStore implements LockStore {
     this.#connection = new RedisConnection({
       client: options.client,
       settings: options,
-      commandTimeoutMs: this.commandTimeoutMs,
+      requestTimeoutMs: this.requestTimeoutMs,
       keyPrefix,
       lifecycle: this.#lifecycle,
     });
@@ -144,7 +144,7 @@ export class RedisLockStore implements LockStore {
       lifecycle: this.#lifecycle,
       newest: this.#newest,
       keyPrefix,
-      commandTimeoutMs: this.commandTimeoutMs,
+      requestTimeoutMs: this.requestTimeoutMs,
       heartbeatMs,
       read: (election, signal) => this.get(election, { signal }),
     };

@@ -13,7 +13,7 @@ export interface WatchedStore {
   readonly lifecycle: StoreLifecycle;
   readonly newest: NewestSnapshots;
   readonly keyPrefix: string;
-  readonly commandTimeoutMs: number;
+  readonly requestTimeoutMs: number;
   /** How often an idle watch pings its connection; 0: never. */
   readonly heartbeatMs: number;
   /** Reads the current state of `election` (the store's `get`). */
@@ -69,7 +69,7 @@ export async function* watchElection(
   const send = <T>(command: string, run: () => Promise<T>): Promise<T> =>
     boundedCall(
       {
-        timeoutMs: store.commandTimeoutMs,
+        timeoutMs: store.requestTimeoutMs,
         signal: ended,
         context: { ...context, operation: `watch ${command}` },
         mapError: (error) => mapRedisError(error, context, { command, keyPrefix }),

@@ -56,7 +56,7 @@ function storeFor(username: string, secret = password): RedisLockStore {
     username,
     password: secret,
     keyPrefix,
-    commandTimeoutMs: 2000,
+    requestTimeoutMs: 2000,
   });
   stores.push(store);
   return store;

@@ -27,7 +27,7 @@ describe(`redis store on a client of another ioredis copy (${OLDEST_IOREDIS})`, 
   let client: InstanceType<IoRedisModule["Redis"]>;
   const stores: RedisLockStore[] = [];
   const open = (options: ConstructorParameters<typeof RedisLockStore>[0]): RedisLockStore => {
-    const store = new RedisLockStore({ keyPrefix, commandTimeoutMs: 2000, ...options });
+    const store = new RedisLockStore({ keyPrefix, requestTimeoutMs: 2000, ...options });
     stores.push(store);
     return store;
   };

@@ -20,7 +20,7 @@ describe("redis cluster (three masters)", () => {
   let client: Cluster;
   const stores: RedisLockStore[] = [];
   const open = (): RedisLockStore => {
-    const store = new RedisLockStore({ client, commandTimeoutMs: 3000 });
+    const store = new RedisLockStore({ client, requestTimeoutMs: 3000 });
     stores.push(store);
     return store;
   };
@@ -79,7 +79,7 @@ describe("redis cluster (three masters)", () => {
     expect(ioredis5.Cluster).not.toBe(Cluster);
     const copyClient = new ioredis5.Cluster([...cluster.nodes]);
     try {
-      const watcher = new RedisLockStore({ client: copyClient, commandTimeoutMs: 3000 });
+      const watcher = new RedisLockStore({ client: copyClient, requestTimeoutMs: 3000 });
       stores.push(watcher);
       const writer = open();
       const name = "cluster-copy";

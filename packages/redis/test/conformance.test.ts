@@ -10,7 +10,7 @@ const admin = adminClient(server.url);
 const keyPrefix = `conformance-${randomBytes(4).toString("hex")}`;
 const stores = new ProxiedStores(
   addressOf(server.url),
-  (address) => new RedisLockStore({ url: `redis://${address}`, keyPrefix, commandTimeoutMs: 1000 }),
+  (address) => new RedisLockStore({ url: `redis://${address}`, keyPrefix, requestTimeoutMs: 1000 }),
 );
 afterAll(async () => {
   await stores.close();

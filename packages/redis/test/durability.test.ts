@@ -43,7 +43,7 @@ describe("redis durability with appendonly yes + appendfsync always", () => {
   let store: RedisLockStore;
   beforeAll(async () => {
     redis = await startPrivateRedis({ durable: true });
-    store = new RedisLockStore({ url: redis.url, commandTimeoutMs: 5000 });
+    store = new RedisLockStore({ url: redis.url, requestTimeoutMs: 5000 });
     expect(await configOf(redis, ["appendonly", "appendfsync"])).toEqual({
       appendonly: "yes",
       appendfsync: "always",
@@ -102,7 +102,7 @@ describe("redis without persistence (--save '' --appendonly no): what a restart 
   let store: RedisLockStore;
   beforeAll(async () => {
     redis = await startPrivateRedis({ durable: false });
-    store = new RedisLockStore({ url: redis.url, commandTimeoutMs: 5000 });
+    store = new RedisLockStore({ url: redis.url, requestTimeoutMs: 5000 });
     expect(await configOf(redis, ["appendonly", "save"])).toEqual({ appendonly: "no", save: "" });
   });
   afterAll(async () => {

@@ -36,7 +36,7 @@ function election(label: string): string {
 }
 
 function open(options: ConstructorParameters<typeof RedisLockStore>[0] = {}): RedisLockStore {
-  const store = new RedisLockStore({ url: server.url, keyPrefix, commandTimeoutMs: 1000, ...options });
+  const store = new RedisLockStore({ url: server.url, keyPrefix, requestTimeoutMs: 1000, ...options });
   opened.push(store);
   return store;
 }
@@ -171,14 +171,14 @@ describe("redis store: failures are bounded", () => {
         probe.close(() => resolve(typeof address === "object" && address !== null ? address.port : 0));
       });
     });
-    const store = open({ url: `redis://127.0.0.1:${port}`, commandTimeoutMs: 3000 });
+    const store = open({ url: `redis://127.0.0.1:${port}`, requestTimeoutMs: 3000 });
     const started = performance.now();
     expect(await codeOf(store.get(election("refused")))).toBe("UNAVAILABLE");
     expect(performance.now() - started).toBeLessThan(1000);
   });
 
-  it("rejects with UNAVAILABLE within commandTimeoutMs when packets are dropped, then reconnects", async () => {
-    const { proxy, store } = await proxied({ commandTimeoutMs: 400 });
+  it("rejects with UNAVAILABLE within requestTimeoutMs when packets are dropped, then reconnects", async () => {
+    const { proxy, store } = await proxied({ requestTimeoutMs: 400 });
     const name = election("blackhole");
     const created = await store.create(name, record());
     proxy.cut("blackhole");
@@ -191,7 +191,7 @@ describe("redis store: failures are bounded", () => {
   });
 
   it("honours the caller's abort signal, before and during a call", async () => {
-    const { proxy, store } = await proxied({ commandTimeoutMs: 5000 });
+    const { proxy, store } = await proxied({ requestTimeoutMs: 5000 });
     const name = election("abort");
     await store.create(name, record());
     expect(await codeOf(store.get(name, { signal: AbortSignal.abort() }))).toBe("UNAVAILABLE");
@@ -202,13 +202,13 @@ describe("redis store: failures are bounded", () => {
   });
 
   it("rejects a call still waiting for its answer with CLOSED when the store closes", async () => {
-    const { proxy, store } = await proxied({ commandTimeoutMs: 5000 });
+    const { proxy, store } = await proxied({ requestTimeoutMs: 5000 });
     const name = election("close-in-flight");
     await store.create(name, record());
     proxy.cut("blackhole");
     const started = performance.now();
     const pending = codeOf(store.get(name)).then((code) => ({ code, afterMs: performance.now() - started }));
-    // close() itself may wait up to commandTimeoutMs for QUIT on the cut link; the call does not.
+    // close() itself may wait up to requestTimeoutMs for QUIT on the cut link; the call does not.
     const closing = store.close();
     expect(await pending).toEqual({ code: "CLOSED", afterMs: expect.any(Number) });
     expect((await pending).afterMs).toBeLessThan(1000);
@@ -220,7 +220,7 @@ describe("redis store: failures are bounded", () => {
     opened.push(proxy);
     const client = new Redis(`redis://${proxy.address}`, { maxRetriesPerRequest: null });
     opened.push({ close: async () => client.disconnect() });
-    const store = new RedisLockStore({ client, keyPrefix, commandTimeoutMs: 300 });
+    const store = new RedisLockStore({ client, keyPrefix, requestTimeoutMs: 300 });
     opened.push(store);
     const name = election("user-client");
     await store.create(name, record());
@@ -253,8 +253,8 @@ describe("redis store: a client passed in", () => {
   it("rejects bad options with INVALID_ARGUMENT naming the field", () => {
     const cases: [ConstructorParameters<typeof RedisLockStore>[0], string][] = [
       [{ keyPrefix: "te{nure}" }, "keyPrefix"],
-      [{ commandTimeoutMs: 0 }, "commandTimeoutMs"],
-      [{ commandTimeoutMs: Number.NaN }, "commandTimeoutMs"],
+      [{ requestTimeoutMs: 0 }, "requestTimeoutMs"],
+      [{ requestTimeoutMs: Number.NaN }, "requestTimeoutMs"],
       [{ watchHeartbeatMs: -1 }, "watchHeartbeatMs"],
       [{ url: server.url, host: "127.0.0.1" }, "url"],
       [{ client: new Redis({ lazyConnect: true }), url: server.url }, "client"],
@@ -295,7 +295,7 @@ describe("redis store: watch", () => {
   });
 
   it("notices a silently dead link through its heartbeat", async () => {
-    const { proxy, store } = await proxied({ commandTimeoutMs: 300, watchHeartbeatMs: 200 });
+    const { proxy, store } = await proxied({ requestTimeoutMs: 300, watchHeartbeatMs: 200 });
     const stream = store
       .watch(election("watch-blackhole"), new AbortController().signal)
       [Symbol.asyncIterator]();

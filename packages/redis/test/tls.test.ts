@@ -113,7 +113,7 @@ describe("redis over TLS", () => {
   });
 
   const open = (options: ConstructorParameters<typeof RedisLockStore>[0]): RedisLockStore => {
-    const store = new RedisLockStore({ commandTimeoutMs: 3000, ...options });
+    const store = new RedisLockStore({ requestTimeoutMs: 3000, ...options });
     stores.push(store);
     return store;
   };
