@@ -1,9 +1,10 @@
 import { CoreV1Api } from "@kubernetes/client-node";
-import type { DecodeResult, LeaderRecord } from "@tenure/core";
-import { decodeRecord, InvalidArgumentError, recordFromObject } from "@tenure/core";
-import { defaultKubeConfig, type KubernetesLockOptions, validNamespace, validTimeout } from "./client.js";
-import { withoutManagedFields } from "./lease-lock.js";
-import { type KubeObject, KubernetesObjectLock, type ObjectKind } from "./object-lock.js";
+import type { DecodeResult } from "@tenure/core";
+import { decodeRecord, recordFromObject } from "@tenure/core";
+import { oneOf } from "@tenure/core/adapter";
+import { defaultKubeConfig, type KubernetesLockOptions, lockSettings } from "./client.js";
+import { type KubeObject, type ObjectKind, type ResourceCalls, withoutManagedFields } from "./object-kind.js";
+import { KubernetesObjectLock } from "./object-lock.js";
 import { assertKubernetesRecord, encodeAnnotation, LEADER_ANNOTATION } from "./wire.js";
 
 /** The object kinds the annotation lock can live on. */
@@ -27,67 +28,63 @@ export function annotationToRecord(object: KubeObject): DecodeResult {
   return decodeRecord(value);
 }
 
-function annotated(
-  base: KubeObject | undefined,
-  name: string,
-  namespace: string,
-  record: LeaderRecord,
-  header: { apiVersion: string; kind: string },
-): KubeObject {
-  const metadata = withoutManagedFields(base?.metadata ?? { name, namespace });
-  return {
-    ...base,
-    ...header,
-    metadata: {
-      ...metadata,
-      annotations: { ...metadata.annotations, [LEADER_ANNOTATION]: encodeAnnotation(record) },
-    },
-  };
+/** What differs between the two objects an annotation can live on. */
+interface AnnotatedObject {
+  /** The resource as RBAC names it. */
+  readonly resource: string;
+  /** The generated client's calls on it. */
+  calls(api: CoreV1Api): ResourceCalls<KubeObject>;
 }
 
-/** Where the annotation lock keeps its token: a JSON number, exact up to 2^53 − 1. */
-const ANNOTATION_TOKEN = `leaderTransitions in the ${LEADER_ANNOTATION} annotation`;
-
-function endpointsKind(api: CoreV1Api, backend: string): ObjectKind<KubeObject> {
-  return {
-    backend,
+const OBJECTS: Record<AnnotationObjectKind, AnnotatedObject> = {
+  Endpoints: {
     resource: "endpoints",
-    apiGroup: "",
-    tokenField: ANNOTATION_TOKEN,
-    maxToken: Number.MAX_SAFE_INTEGER,
-    read: (name, namespace, options) => api.readNamespacedEndpoints({ name, namespace }, options),
-    create: (namespace, body, options) => api.createNamespacedEndpoints({ namespace, body }, options),
-    replace: (name, namespace, body, options) =>
-      api.replaceNamespacedEndpoints({ name, namespace, body }, options),
-    list: (namespace, fieldSelector, options) =>
-      api.listNamespacedEndpoints({ namespace, fieldSelector }, options),
-    watch: (namespace, query, options) =>
-      api.listNamespacedEndpoints({ namespace, watch: true, allowWatchBookmarks: true, ...query }, options),
-    decode: annotationToRecord,
-    encode: (base, name, namespace, record) =>
-      annotated(base, name, namespace, record, { apiVersion: "v1", kind: "Endpoints" }),
-    validate: (record, election) => assertKubernetesRecord(record, { backend, election }, false),
-  };
-}
+    calls: (api) => ({
+      read: api.readNamespacedEndpoints.bind(api),
+      create: api.createNamespacedEndpoints.bind(api),
+      replace: api.replaceNamespacedEndpoints.bind(api),
+      list: api.listNamespacedEndpoints.bind(api),
+    }),
+  },
+  ConfigMap: {
+    resource: "configmaps",
+    calls: (api) => ({
+      read: api.readNamespacedConfigMap.bind(api),
+      create: api.createNamespacedConfigMap.bind(api),
+      replace: api.replaceNamespacedConfigMap.bind(api),
+      list: api.listNamespacedConfigMap.bind(api),
+    }),
+  },
+};
 
-function configMapKind(api: CoreV1Api, backend: string): ObjectKind<KubeObject> {
+/** The annotation lock on one kind of object: the record is one annotation, everything else is kept. */
+function annotationKind(
+  objectKind: AnnotationObjectKind,
+  api: CoreV1Api,
+  backend: string,
+): ObjectKind<KubeObject> {
+  const { resource, calls } = OBJECTS[objectKind];
   return {
     backend,
-    resource: "configmaps",
+    resource,
     apiGroup: "",
-    tokenField: ANNOTATION_TOKEN,
+    // A JSON number, exact up to 2^53 − 1.
+    tokenField: `leaderTransitions in the ${LEADER_ANNOTATION} annotation`,
     maxToken: Number.MAX_SAFE_INTEGER,
-    read: (name, namespace, options) => api.readNamespacedConfigMap({ name, namespace }, options),
-    create: (namespace, body, options) => api.createNamespacedConfigMap({ namespace, body }, options),
-    replace: (name, namespace, body, options) =>
-      api.replaceNamespacedConfigMap({ name, namespace, body }, options),
-    list: (namespace, fieldSelector, options) =>
-      api.listNamespacedConfigMap({ namespace, fieldSelector }, options),
-    watch: (namespace, query, options) =>
-      api.listNamespacedConfigMap({ namespace, watch: true, allowWatchBookmarks: true, ...query }, options),
+    calls: calls(api),
     decode: annotationToRecord,
-    encode: (base, name, namespace, record) =>
-      annotated(base, name, namespace, record, { apiVersion: "v1", kind: "ConfigMap" }),
+    encode: (base, name, namespace, record) => {
+      const metadata = withoutManagedFields(base?.metadata ?? { name, namespace });
+      return {
+        ...base,
+        apiVersion: "v1",
+        kind: objectKind,
+        metadata: {
+          ...metadata,
+          annotations: { ...metadata.annotations, [LEADER_ANNOTATION]: encodeAnnotation(record) },
+        },
+      };
+    },
     validate: (record, election) => assertKubernetesRecord(record, { backend, election }, false),
   };
 }
@@ -102,25 +99,16 @@ export class AnnotationLock extends KubernetesObjectLock<KubeObject> {
   readonly objectKind: AnnotationObjectKind;
 
   constructor(options: AnnotationLockOptions = {}) {
-    const objectKind = options.objectKind ?? "Endpoints";
-    if (objectKind !== "Endpoints" && objectKind !== "ConfigMap") {
-      throw new InvalidArgumentError(
-        "objectKind",
-        `must be "Endpoints" or "ConfigMap", got ${String(objectKind)}`,
-      );
-    }
-    const backend = objectKind === "Endpoints" ? "kubernetes/endpoints" : "kubernetes/configmap";
-    const namespace = validNamespace(options.namespace, backend);
-    const requestTimeoutMs = validTimeout(options.requestTimeoutMs, "requestTimeoutMs", 5000, backend);
-    const watchTimeoutSeconds = validTimeout(options.watchTimeoutSeconds, "watchTimeoutSeconds", 60, backend);
+    const objectKind = oneOf(
+      "objectKind",
+      options.objectKind,
+      ["Endpoints", "ConfigMap"] as const,
+      "Endpoints",
+    );
+    const backend = `kubernetes/${objectKind.toLowerCase()}`;
+    const settings = lockSettings(options, backend);
     const api = options.client ?? (options.kubeConfig ?? defaultKubeConfig(backend)).makeApiClient(CoreV1Api);
-    const kind = objectKind === "Endpoints" ? endpointsKind(api, backend) : configMapKind(api, backend);
-    super(kind, {
-      namespace,
-      requestTimeoutMs,
-      watchTimeoutSeconds: Math.ceil(watchTimeoutSeconds),
-      logger: options.logger,
-    });
+    super(annotationKind(objectKind, api, backend), settings);
     this.objectKind = objectKind;
   }
 }

@@ -11,8 +11,9 @@ import {
   SelfDecodingBody,
 } from "@kubernetes/client-node";
 import type { Logger } from "@tenure/core";
-import { ClosedError, InvalidArgumentError } from "@tenure/core";
-import { type AbortReason, type CallSite, mapKubernetesError } from "./errors.js";
+import { InvalidArgumentError } from "@tenure/core";
+import { boundedCall, positiveMs } from "@tenure/core/adapter";
+import { type CallSite, mapKubernetesError, siteContext } from "./errors.js";
 
 /** Options shared by every Kubernetes lock. */
 export interface KubernetesLockOptions {
@@ -38,6 +39,52 @@ export interface KubernetesLockOptions {
   readonly watchTimeoutSeconds?: number;
 }
 
+/** Resolved options of an object lock. */
+export interface ObjectLockSettings {
+  readonly namespace: string;
+  readonly requestTimeoutMs: number;
+  /** Whole seconds: the apiserver's `timeoutSeconds` is an integer. */
+  readonly watchTimeoutSeconds: number;
+  readonly logger: Logger | undefined;
+}
+
+/** Checks the options every Kubernetes lock shares, naming the option and the rule in the error. */
+export function lockSettings(options: KubernetesLockOptions, backend: string): ObjectLockSettings {
+  const context = { backend };
+  const namespace = validNamespace(options.namespace, backend);
+  const requestTimeoutMs = positiveMs("requestTimeoutMs", options.requestTimeoutMs, 5000, context);
+  const watchTimeoutSeconds = positiveSeconds(
+    "watchTimeoutSeconds",
+    options.watchTimeoutSeconds,
+    60,
+    context,
+  );
+  return {
+    namespace,
+    requestTimeoutMs,
+    watchTimeoutSeconds: Math.ceil(watchTimeoutSeconds),
+    logger: options.logger,
+  };
+}
+
+/** A positive, finite number of seconds; `fallback` when undefined (the kit's `positiveMs`, in seconds). */
+function positiveSeconds(
+  field: string,
+  value: unknown,
+  fallback: number,
+  context: { backend: string },
+): number {
+  if (value === undefined) return fallback;
+  if (typeof value !== "number" || !Number.isFinite(value) || value <= 0) {
+    throw new InvalidArgumentError(
+      field,
+      `must be a positive number of seconds, got ${String(value)}`,
+      context,
+    );
+  }
+  return value;
+}
+
 const SERVICE_ACCOUNT_TOKEN = "/var/run/secrets/kubernetes.io/serviceaccount/token";
 
 /**
@@ -53,12 +100,13 @@ export function defaultKubeConfig(backend: string): KubeConfig {
     existsSync(SERVICE_ACCOUNT_TOKEN);
   const kubeconfigFile = process.env.KUBECONFIG ?? "";
   const homeConfig = join(homedir(), ".kube", "config");
+  const remedy = "pass `kubeConfig`, set KUBECONFIG, or run inside a pod";
   if (!inCluster && kubeconfigFile === "" && !existsSync(homeConfig)) {
     // loadFromDefault would quietly fall back to http://localhost:8080, which fails on first use.
     throw new InvalidArgumentError(
       "kubeConfig",
       `no Kubernetes configuration found: not in a pod, KUBECONFIG unset, no ${homeConfig}`,
-      { backend, remedy: "pass `kubeConfig`, set KUBECONFIG, or run inside a pod" },
+      { backend, remedy },
     );
   }
   try {
@@ -68,13 +116,13 @@ export function defaultKubeConfig(backend: string): KubeConfig {
     throw new InvalidArgumentError(
       "kubeConfig",
       `no usable Kubernetes configuration: ${error instanceof Error ? error.message : String(error)}`,
-      { backend, cause: error, remedy: "pass `kubeConfig`, set KUBECONFIG, or run inside a pod" },
+      { backend, cause: error, remedy },
     );
   }
   if (config.getCurrentCluster() === null) {
     throw new InvalidArgumentError("kubeConfig", "the kubeconfig has no current cluster", {
       backend,
-      remedy: "pass `kubeConfig`, set KUBECONFIG, or run inside a pod",
+      remedy,
     });
   }
   return config;
@@ -83,7 +131,7 @@ export function defaultKubeConfig(backend: string): KubeConfig {
 const NAMESPACE = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
 
 /** Namespaces are DNS-1123 labels; checking here turns a confusing 404 into a clear error. */
-export function validNamespace(namespace: string | undefined, backend: string): string {
+function validNamespace(namespace: string | undefined, backend: string): string {
   const value = namespace ?? "default";
   if (typeof value !== "string" || value.length > 63 || !NAMESPACE.test(value)) {
     throw new InvalidArgumentError(
@@ -95,88 +143,81 @@ export function validNamespace(namespace: string | undefined, backend: string): 
   return value;
 }
 
-export function validTimeout(value: number | undefined, field: string, fallback: number, backend: string) {
-  const result = value ?? fallback;
-  if (!Number.isFinite(result) || result <= 0) {
-    throw new InvalidArgumentError(field, `must be a positive number, got ${String(value)}`, { backend });
-  }
-  return result;
-}
-
-/** The controls of one in-flight call: its combined signal, and why it fired. */
-export interface CallControl {
-  readonly signal: AbortSignal;
-  reason(): AbortReason;
-  dispose(): void;
-}
-
 /**
- * Runs API calls through a @kubernetes/client-node client with what the store contract asks for:
- * every call bounded by a timeout and abortable (the caller's signal, or close()), every failure a
- * TenureError, and `Warning` headers reported once per store, not once per request.
+ * The API calls of one store, made through a @kubernetes/client-node client. Each is a
+ * {@link boundedCall} (the request timeout, the caller's signal and the store closing, whichever
+ * comes first), each failure is mapped by {@link mapKubernetesError}, and the apiserver's `Warning`
+ * headers are logged once per store, not once per request.
  */
-export class CallRunner {
+export class ApiCalls {
   readonly #backend: string;
   readonly #timeoutMs: number;
   readonly #logger: Logger | undefined;
-  readonly #closed = new AbortController();
+  /** The store's closing signal (StoreLifecycle.signal): a call in flight then rejects with CLOSED. */
+  readonly #closing: AbortSignal;
   readonly #warned = new Set<string>();
 
-  constructor(backend: string, timeoutMs: number, logger: Logger | undefined) {
+  constructor(backend: string, timeoutMs: number, logger: Logger | undefined, closing: AbortSignal) {
     this.#backend = backend;
     this.#timeoutMs = timeoutMs;
     this.#logger = logger;
+    this.#closing = closing;
   }
 
-  get timeoutMs(): number {
-    return this.#timeoutMs;
-  }
-
-  get closed(): boolean {
-    return this.#closed.signal.aborted;
-  }
-
-  close(): void {
-    this.#closed.abort();
-  }
-
-  assertOpen(election: string, operation: string): void {
-    if (this.closed) {
-      throw new ClosedError("store closed", { backend: this.#backend, election, operation });
-    }
+  /** Runs one call of a generated API method, bounded by the request timeout. */
+  run<T>(
+    site: CallSite,
+    signal: AbortSignal | undefined,
+    call: (options: ConfigurationOptions) => Promise<T>,
+  ): Promise<T> {
+    return boundedCall(this.#limits(site, signal, this.#timeoutMs), (callSignal) =>
+      call(this.#options(callSignal)),
+    );
   }
 
   /**
-   * A signal that fires on the caller's signal, on close(), or after `timeoutMs` (when given), and
-   * remembers which came first, so an abort is reported for what it was.
+   * Opens a watch through the client's list call with `watch=true`: the request goes through the
+   * client's own authentication and dispatcher, and the response body is taken as a stream before
+   * the generated code would try to read it whole. Opening is bounded by `timeoutMs`; the stream
+   * then lives until `signal` aborts or the store closes.
    */
-  control(signal: AbortSignal | undefined, timeoutMs: number | undefined): CallControl {
-    const controller = new AbortController();
-    let why: AbortReason;
-    const fire = (reason: AbortReason) => () => {
-      if (why === undefined) why = reason;
-      controller.abort();
-    };
-    const onAbort = fire("aborted");
-    const onClose = fire("closed");
-    const timer = timeoutMs === undefined ? undefined : setTimeout(fire("timeout"), timeoutMs);
-    if (signal?.aborted) onAbort();
-    signal?.addEventListener("abort", onAbort, { once: true });
-    if (this.#closed.signal.aborted) onClose();
-    this.#closed.signal.addEventListener("abort", onClose, { once: true });
+  openStream(
+    site: CallSite,
+    signal: AbortSignal,
+    timeoutMs: number,
+    call: (options: ConfigurationOptions) => Promise<unknown>,
+  ): Promise<ReadableStream<Uint8Array>> {
+    return boundedCall(this.#limits(site, signal, timeoutMs), async (callSignal) => {
+      let stream: ReadableStream<Uint8Array> | null = null;
+      const take = (response: ResponseContext): ResponseContext => {
+        if (response.httpStatusCode !== 200) return response;
+        stream = response.body.stream();
+        // The generated code parses the body as a list; give it an empty one.
+        return new ResponseContextClass(
+          200,
+          response.headers,
+          new SelfDecodingBody(Promise.resolve(Buffer.from("{}"))),
+        );
+      };
+      // The opening's signal ends with the call; the body's must last as long as the stream.
+      await call(this.#options(AbortSignal.any([callSignal, signal, this.#closing]), take));
+      if (stream === null) throw new Error("the watch answered without a body");
+      return stream;
+    });
+  }
+
+  #limits(site: CallSite, signal: AbortSignal | undefined, timeoutMs: number) {
     return {
-      signal: controller.signal,
-      reason: () => why,
-      dispose: () => {
-        if (timer !== undefined) clearTimeout(timer);
-        signal?.removeEventListener("abort", onAbort);
-        this.#closed.signal.removeEventListener("abort", onClose);
-      },
+      timeoutMs,
+      signal,
+      closing: this.#closing,
+      context: siteContext(site),
+      mapError: (error: unknown) => mapKubernetesError(error, site),
     };
   }
 
   /** Per-call options for a generated API method: our signal, and a look at the response. */
-  options(signal: AbortSignal, post?: (response: ResponseContext) => ResponseContext): ConfigurationOptions {
+  #options(signal: AbortSignal, post?: (response: ResponseContext) => ResponseContext): ConfigurationOptions {
     const middleware: ObservableMiddleware = {
       pre: (request) => {
         request.setSignal(signal);
@@ -190,64 +231,6 @@ export class CallRunner {
     };
     // "append" keeps the client's own middleware (its User-Agent, anything the user added).
     return { middleware: [middleware], middlewareMergeStrategy: "append" };
-  }
-
-  /** Runs one bounded call; any failure comes back as a TenureError. */
-  async run<T>(
-    site: CallSite,
-    signal: AbortSignal | undefined,
-    call: (options: ConfigurationOptions) => Promise<T>,
-  ): Promise<T> {
-    this.assertOpen(site.election, site.operation);
-    const control = this.control(signal, this.#timeoutMs);
-    try {
-      if (control.signal.aborted) throw control.signal.reason;
-      return await call(this.options(control.signal));
-    } catch (error) {
-      if (control.reason() === "closed") {
-        throw new ClosedError("store closed", {
-          backend: site.backend,
-          election: site.election,
-          operation: site.operation,
-          cause: error,
-        });
-      }
-      throw mapKubernetesError(error, site, control.reason(), this.#timeoutMs);
-    } finally {
-      control.dispose();
-    }
-  }
-
-  /**
-   * Opens a watch through the client's list call with `watch=true`: the request goes through the
-   * client's own authentication and dispatcher, and the response body is taken as a stream before
-   * the generated code would try to read it whole.
-   */
-  async openStream(
-    site: CallSite,
-    control: CallControl,
-    call: (options: ConfigurationOptions) => Promise<unknown>,
-  ): Promise<ReadableStream<Uint8Array>> {
-    let stream: ReadableStream<Uint8Array> | null = null;
-    const take = (response: ResponseContext): ResponseContext => {
-      if (response.httpStatusCode !== 200) return response;
-      stream = response.body.stream();
-      // The generated code parses the body as a list; give it an empty one.
-      return new ResponseContextClass(
-        200,
-        response.headers,
-        new SelfDecodingBody(Promise.resolve(Buffer.from("{}"))),
-      );
-    };
-    try {
-      await call(this.options(control.signal, take));
-    } catch (error) {
-      throw mapKubernetesError(error, site, control.reason(), this.#timeoutMs);
-    }
-    if (stream === null) {
-      throw mapKubernetesError(new Error("the watch answered without a body"), site, undefined, 0);
-    }
-    return stream;
   }
 
   #warn(warning: string): void {

@@ -1,3 +1,4 @@
+import type { ErrorContext, TenureErrorOptions } from "@tenure/core";
 import {
   ConflictError,
   InvalidArgumentError,
@@ -22,8 +23,10 @@ export interface CallSite {
   readonly namespace: string;
 }
 
-/** Why a call's signal fired, when it did: decided by the caller, which owns the signals. */
-export type AbortReason = "timeout" | "aborted" | "closed" | undefined;
+/** The error context of a call site: backend, election, operation. */
+export function siteContext(site: CallSite): ErrorContext {
+  return { backend: site.backend, election: site.election, operation: site.operation };
+}
 
 /** The fields of a Kubernetes `Status` object this module reads. */
 interface StatusBody {
@@ -116,29 +119,14 @@ function describeError(error: unknown): string {
 }
 
 /**
- * Maps anything a @kubernetes/client-node call threw to a TenureError with the core's codes.
- * 404 is left to callers where it has a meaning of its own (a missing lock on get, a lost race on
- * update); here it only means a missing namespace.
+ * Maps anything a @kubernetes/client-node call threw to a TenureError with the core's codes. A call
+ * given up (its timeout, the caller's abort, the store closing) never gets here: boundedCall rejects
+ * it first, with its own error. 404 is left to callers where it has a meaning of its own (a missing
+ * lock on get, a lost race on update); here it only means a missing namespace.
  */
-export function mapKubernetesError(
-  error: unknown,
-  site: CallSite,
-  abort: AbortReason,
-  timeoutMs: number,
-): TenureError {
-  const context = { backend: site.backend, election: site.election, operation: site.operation };
+export function mapKubernetesError(error: unknown, site: CallSite): TenureError {
+  const context = siteContext(site);
   if (TenureError.is(error)) return error;
-  // Our own signals fired: the error is whatever undici made of the abort; the reason is ours.
-  if (abort === "timeout") {
-    return new UnavailableError(`the apiserver did not answer within ${timeoutMs} ms`, {
-      ...context,
-      cause: error,
-    });
-  }
-  if (abort === "aborted") return new UnavailableError("the call was aborted", { ...context, cause: error });
-  if (abort === "closed") {
-    return new UnavailableError("the store was closed during the call", { ...context, cause: error });
-  }
   if (isApiException(error)) return mapStatus(error, site);
   const code = networkCode(error);
   if (code !== undefined || (error instanceof TypeError && error.message === "fetch failed")) {
@@ -150,75 +138,93 @@ export function mapKubernetesError(
   return toTenureError(error, context);
 }
 
+/** One error answer of the apiserver, as the mapping below reads it. */
+interface Answer {
+  readonly site: CallSite;
+  readonly status: StatusBody;
+  /** The apiserver's own message as a suffix, ` (apiserver: …)`, or `""`. */
+  readonly said: string;
+  /** The error's context, with the ApiException as its cause. */
+  readonly options: TenureErrorOptions;
+}
+
 function mapStatus(error: ApiError, site: CallSite): TenureError {
-  const context = { backend: site.backend, election: site.election, operation: site.operation };
   const status = statusOf(error.body);
   const said = status.message === undefined ? "" : ` (apiserver: ${status.message})`;
-  const target = `${site.resource} "${site.election}" in namespace "${site.namespace}"`;
+  const answer: Answer = { site, status, said, options: { ...siteContext(site), cause: error } };
+  const { options } = answer;
   switch (error.code) {
     case 409:
       return new ConflictError(
         site.operation === "create" ? "the lock already exists" : "the lock's version moved",
-        { ...context, cause: error },
+        options,
       );
     case 401:
       return new PermissionDeniedError(`the apiserver rejected the credentials${said}`, {
-        ...context,
-        cause: error,
+        ...options,
         remedy: "check the kubeconfig's user, token or client certificate",
       });
     case 403:
-      if (status.details?.causes?.some((cause) => cause.reason === "NamespaceTerminating")) {
-        // The namespace lifecycle plugin, not RBAC: granting anything would not help.
-        return new InvalidArgumentError(
-          "namespace",
-          `must name a namespace that exists and is not being deleted; "${site.namespace}" is being deleted${said}`,
-          {
-            ...context,
-            cause: error,
-            remedy:
-              "wait until the namespace is gone and create it again, or pass another one as the `namespace` option",
-          },
-        );
-      }
-      return new PermissionDeniedError(`cannot ${site.verb} ${target}${said}`, {
-        ...context,
-        cause: error,
-        remedy: `grant "${site.verb}" on ${site.resource} in namespace "${site.namespace}" with a Role and RoleBinding (see the @tenure/kubernetes README, "RBAC")`,
-      });
+      return forbidden(answer);
     case 404:
-      // The apiserver answers a write into a missing namespace with 404 naming the namespace (a read
-      // of a missing object says only that the object is missing, which get reports as null).
-      if (status.details?.kind === "namespaces" || site.operation === "create") {
-        return new InvalidArgumentError(
-          "namespace",
-          `must name an existing namespace; namespace "${site.namespace}" does not exist${said}`,
-          {
-            ...context,
-            cause: error,
-            remedy: "create the namespace or pass an existing one as the `namespace` option",
-          },
-        );
-      }
-      return new ConflictError("the lock no longer exists", { ...context, cause: error });
+      return notFound(answer);
     case 400:
     case 422:
-      return new InvalidArgumentError(site.resource, `the apiserver refused ${target}${said}`, {
-        ...context,
-        cause: error,
-      });
+      return new InvalidArgumentError(
+        site.resource,
+        `the apiserver refused ${targetOf(site)}${said}`,
+        options,
+      );
     case 410:
-      return new UnavailableError(`the watch expired${said}`, { ...context, cause: error });
+      return new UnavailableError(`the watch expired${said}`, options);
     default:
       if (error.code === 429 || error.code >= 500) {
-        return new UnavailableError(`the apiserver answered ${error.code}${said}`, {
-          ...context,
-          cause: error,
-        });
+        return new UnavailableError(`the apiserver answered ${error.code}${said}`, options);
       }
-      return new TenureError("INTERNAL", `unexpected answer ${error.code} from the apiserver${said}`, {
-        ...context,
-        cause: error,
-      });
+      return new TenureError(
+        "INTERNAL",
+        `unexpected answer ${error.code} from the apiserver${said}`,
+        options,
+      );
   }
+}
+
+function targetOf(site: CallSite): string {
+  return `${site.resource} "${site.election}" in namespace "${site.namespace}"`;
+}
+
+/** A 403: RBAC said no, unless the namespace is being deleted. */
+function forbidden({ site, status, said, options }: Answer): TenureError {
+  if (status.details?.causes?.some((cause) => cause.reason === "NamespaceTerminating")) {
+    // The namespace lifecycle plugin, not RBAC: granting anything would not help.
+    return new InvalidArgumentError(
+      "namespace",
+      `must name a namespace that exists and is not being deleted; "${site.namespace}" is being deleted${said}`,
+      {
+        ...options,
+        remedy:
+          "wait until the namespace is gone and create it again, or pass another one as the `namespace` option",
+      },
+    );
+  }
+  return new PermissionDeniedError(`cannot ${site.verb} ${targetOf(site)}${said}`, {
+    ...options,
+    remedy: `grant "${site.verb}" on ${site.resource} in namespace "${site.namespace}" with a Role and RoleBinding (see the @tenure/kubernetes README, "RBAC")`,
+  });
+}
+
+/**
+ * A 404 on a write: the apiserver answers a write into a missing namespace with 404 naming the
+ * namespace (a read of a missing object says only that the object is missing, which get reports as
+ * null); a replace of an object that is gone is a lost race.
+ */
+function notFound({ site, status, said, options }: Answer): TenureError {
+  if (status.details?.kind === "namespaces" || site.operation === "create") {
+    return new InvalidArgumentError(
+      "namespace",
+      `must name an existing namespace; namespace "${site.namespace}" does not exist${said}`,
+      { ...options, remedy: "create the namespace or pass an existing one as the `namespace` option" },
+    );
+  }
+  return new ConflictError("the lock no longer exists", options);
 }

@@ -1,11 +1,7 @@
 export { AnnotationLock, type AnnotationLockOptions, type AnnotationObjectKind } from "./annotation-lock.js";
 export { defaultKubeConfig, type KubernetesLockOptions } from "./client.js";
 export { LeaseLock, type LeaseLockOptions, leaseToRecord, recordToLeaseSpec } from "./lease-lock.js";
-export {
-  MigrationLock,
-  type MigrationLockOptions,
-  mergeSnapshots,
-  UNKNOWN_LEADER,
-} from "./migration-lock.js";
+export { type MigrationHalf, MigrationLock, type MigrationLockOptions } from "./migration-lock.js";
+export { mergeSnapshots, UNKNOWN_LEADER } from "./migration-merge.js";
 export { KubernetesObjectLock } from "./object-lock.js";
 export { encodeAnnotation, LEADER_ANNOTATION, toMicroTime, toSecondTime } from "./wire.js";

@@ -1,8 +1,9 @@
 import { CoordinationV1Api, type V1Lease, type V1LeaseSpec } from "@kubernetes/client-node";
 import type { DecodeResult, LeaderRecord } from "@tenure/core";
 import { recordFromObject } from "@tenure/core";
-import { defaultKubeConfig, type KubernetesLockOptions, validNamespace, validTimeout } from "./client.js";
-import { KubernetesObjectLock, type ObjectKind } from "./object-lock.js";
+import { defaultKubeConfig, type KubernetesLockOptions, lockSettings } from "./client.js";
+import { type ObjectKind, withoutManagedFields } from "./object-kind.js";
+import { KubernetesObjectLock } from "./object-lock.js";
 import { assertKubernetesRecord, ExactMicroTime, INT32_MAX, toMicroTime } from "./wire.js";
 
 export interface LeaseLockOptions extends KubernetesLockOptions {
@@ -54,14 +55,12 @@ function leaseKind(api: CoordinationV1Api): ObjectKind<V1Lease> {
     apiGroup: "coordination.k8s.io",
     tokenField: "the Lease's spec.leaseTransitions (int32)",
     maxToken: INT32_MAX,
-    read: (name, namespace, options) => api.readNamespacedLease({ name, namespace }, options),
-    create: (namespace, body, options) => api.createNamespacedLease({ namespace, body }, options),
-    replace: (name, namespace, body, options) =>
-      api.replaceNamespacedLease({ name, namespace, body }, options),
-    list: (namespace, fieldSelector, options) =>
-      api.listNamespacedLease({ namespace, fieldSelector }, options),
-    watch: (namespace, query, options) =>
-      api.listNamespacedLease({ namespace, watch: true, allowWatchBookmarks: true, ...query }, options),
+    calls: {
+      read: api.readNamespacedLease.bind(api),
+      create: api.createNamespacedLease.bind(api),
+      replace: api.replaceNamespacedLease.bind(api),
+      list: api.listNamespacedLease.bind(api),
+    },
     decode: leaseToRecord,
     encode: (base, name, namespace, record) => ({
       ...base,
@@ -74,12 +73,6 @@ function leaseKind(api: CoordinationV1Api): ObjectKind<V1Lease> {
   };
 }
 
-/** managedFields are the server's bookkeeping; leaving them out of a replace keeps them as they are. */
-export function withoutManagedFields<M extends { managedFields?: unknown }>(metadata: M): M {
-  const { managedFields: _managed, ...rest } = metadata;
-  return rest as M;
-}
-
 /**
  * The lock today's Kubernetes components use: a `coordination.k8s.io/v1` Lease named after the
  * election, with the record in its spec (holderIdentity, leaseDurationSeconds, acquireTime and
@@ -87,16 +80,9 @@ export function withoutManagedFields<M extends { managedFields?: unknown }>(meta
  */
 export class LeaseLock extends KubernetesObjectLock<V1Lease> {
   constructor(options: LeaseLockOptions = {}) {
-    const namespace = validNamespace(options.namespace, BACKEND);
-    const requestTimeoutMs = validTimeout(options.requestTimeoutMs, "requestTimeoutMs", 5000, BACKEND);
-    const watchTimeoutSeconds = validTimeout(options.watchTimeoutSeconds, "watchTimeoutSeconds", 60, BACKEND);
+    const settings = lockSettings(options, BACKEND);
     const api =
       options.client ?? (options.kubeConfig ?? defaultKubeConfig(BACKEND)).makeApiClient(CoordinationV1Api);
-    super(leaseKind(api), {
-      namespace,
-      requestTimeoutMs,
-      watchTimeoutSeconds: Math.ceil(watchTimeoutSeconds),
-      logger: options.logger,
-    });
+    super(leaseKind(api), settings);
   }
 }

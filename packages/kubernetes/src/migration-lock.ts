@@ -1,32 +1,60 @@
-import type {
-  DecodeResult,
-  LeaderRecord,
-  LockStore,
-  OperationOptions,
-  Snapshot,
-  StoreCapabilities,
-} from "@tenure/core";
-import { assertValidElectionName, ClosedError, ConflictError, TenureError } from "@tenure/core";
+import type { LeaderRecord, LockStore, OperationOptions, Snapshot, StoreCapabilities } from "@tenure/core";
+import { ConflictError, TenureError } from "@tenure/core";
+import { AsyncQueue, assertValidElectionName, StoreLifecycle } from "@tenure/core/adapter";
 import { AnnotationLock, type AnnotationLockOptions, type AnnotationObjectKind } from "./annotation-lock.js";
 import type { KubernetesLockOptions } from "./client.js";
 import { LeaseLock, type LeaseLockOptions } from "./lease-lock.js";
-import { KubernetesObjectLock, versionOrder } from "./object-lock.js";
+import { decodeVersion, mergeSnapshots, PairTimeline } from "./migration-merge.js";
+import { versionOrder } from "./newest-state.js";
 
 /**
- * The holder a migration lock reports when its two objects name different holders, as client-go's
- * MultiLock does (`leaderelection.k8s.io/unknown`): nobody in this fleet may treat the lock as its own
- * or as free until it has stayed unchanged for a whole lease.
+ * What a half of a {@link MigrationLock} may offer besides the LockStore methods. Every member is
+ * optional and found by its shape (a method of that name), never with `instanceof`, so a Kubernetes
+ * lock from another copy of this package, a wrapper around one, or any store that implements these
+ * is treated alike. Every lock of this package offers all of them. What the migration lock does when
+ * a half lacks one is said on each; it logs a warning at construction for each member a half lacks.
  */
-export const UNKNOWN_LEADER = "leaderelection.k8s.io/unknown";
+export interface MigrationHalf extends LockStore {
+  /**
+   * The newest state of the lock this store has seen (its own writes, reads and watch), or
+   * undefined. The half-write guard: a write whose half this store knows to have moved is refused
+   * with CONFLICT before either object is touched, and a read whose halves were answered at
+   * different moments uses the half known to be newer. Without it, such a write lands its first
+   * half and fails on the second: the lock then reads as UNKNOWN_LEADER until it is taken over a
+   * full lease later — time lost, never a second leader.
+   */
+  newestKnown?(name: string): Snapshot | undefined;
+  /**
+   * Throws INVALID_ARGUMENT when this half cannot store `record`; checked on both halves before
+   * either is written. Without it, the half refuses such a record only when it is written, which may
+   * be after the other half was (a half-write, as above).
+   */
+  assertWritable?(name: string, record: LeaderRecord): void;
+  /**
+   * With `raiseToken`: the fencing-token floor of a new term (see KubernetesObjectLock.tokenFloor),
+   * which a create raises once for both halves. Without them, the first half's create raises its
+   * token on its own, and the second half is written with the token the first one stored.
+   */
+  tokenFloor?(name: string, options?: OperationOptions): Promise<bigint | undefined>;
+  /** `record` with its token raised to `floor` as far as this half can store it (KubernetesObjectLock.raiseToken). */
+  raiseToken?(name: string, record: LeaderRecord, floor: bigint | undefined): LeaderRecord;
+  /**
+   * Creates with `record` exactly as given, its token included. Without it, a half is created with
+   * `create`, which may raise the token above the other half's: the merged token is then the larger
+   * (so the next term's still exceeds both), and the halves name one term again after the next write.
+   */
+  createExactly?(name: string, record: LeaderRecord, options?: OperationOptions): Promise<Snapshot>;
+}
 
 export interface MigrationLockOptions extends KubernetesLockOptions {
   /**
    * The lock the fleet migrates from. Default: an AnnotationLock on `primaryKind` (Endpoints), built
-   * from these options. A store passed in is closed by the migration lock's close().
+   * from these options. A store passed in is closed by the migration lock's close(). See
+   * {@link MigrationHalf} for what it may offer besides LockStore.
    */
-  readonly primary?: LockStore;
+  readonly primary?: MigrationHalf;
   /** The lock the fleet migrates to. Default: a LeaseLock built from these options. */
-  readonly secondary?: LockStore;
+  readonly secondary?: MigrationHalf;
   /** The object of the default primary annotation lock. Default `"Endpoints"`. */
   readonly primaryKind?: AnnotationObjectKind;
   /** Clients for the default locks (see AnnotationLockOptions.client and LeaseLockOptions.client). */
@@ -34,165 +62,17 @@ export interface MigrationLockOptions extends KubernetesLockOptions {
   readonly coordinationClient?: LeaseLockOptions["client"];
 }
 
-/** A composite version: the primary's and the secondary's versions, `null` where that object is missing. */
-type VersionPair = readonly [string | null, string | null];
+/** The optional members of a half, in the order the construction warning lists them. */
+const HALF_MEMBERS = ["newestKnown", "assertWritable", "tokenFloor", "raiseToken", "createExactly"] as const;
 
-function encodeVersion(pair: VersionPair): string {
-  return JSON.stringify(pair);
+/** The newest state `store` knows of, when it can tell (see MigrationHalf.newestKnown). */
+function newestKnown(store: MigrationHalf, name: string): Snapshot | undefined {
+  return typeof store.newestKnown === "function" ? store.newestKnown(name) : undefined;
 }
 
-function decodeVersion(version: string): VersionPair | undefined {
-  try {
-    const parsed: unknown = JSON.parse(version);
-    if (
-      Array.isArray(parsed) &&
-      parsed.length === 2 &&
-      parsed.every((part) => part === null || (typeof part === "string" && part !== ""))
-    ) {
-      return [parsed[0] as string | null, parsed[1] as string | null];
-    }
-  } catch {
-    // not one of ours: treated as a version that moved
-  }
-  return undefined;
-}
-
-/**
- * Whether two records name the same term: same holder, lease duration and transition count. Their
- * times may differ: a renewal whose second half has not landed yet (or never will, if the leader
- * lost the network between the two writes) still says who leads, and since when it last wrote.
- */
-function sameTerm(a: LeaderRecord, b: LeaderRecord): boolean {
-  return (
-    a.holderIdentity === b.holderIdentity &&
-    a.leaseDurationSeconds === b.leaseDurationSeconds &&
-    a.leaderTransitions === b.leaderTransitions
-  );
-}
-
-/**
- * Merges the two objects' states into the one the election sees.
- *
- * - one object missing: the other's record (the fleet on the other lock is the only writer so far);
- * - either undecodable: undecodable (the engine waits a full unchanged lease before taking over);
- * - same holder: that record, with the larger lease duration and transition count;
- * - different holders: UNKNOWN_LEADER with the larger lease duration and transition count, so no
- *   member of this fleet believes it holds the lock, or that it is free, on the strength of one half.
- */
-export function mergeSnapshots(primary: Snapshot | null, secondary: Snapshot | null): Snapshot | null {
-  if (primary === null && secondary === null) return null;
-  const version = encodeVersion([primary?.version ?? null, secondary?.version ?? null]);
-  const decoded = merge(primary, secondary);
-  return "record" in decoded
-    ? { version, record: decoded.record }
-    : { version, record: null, corruption: decoded.corruption };
-}
-
-function merge(primary: Snapshot | null, secondary: Snapshot | null): DecodeResult {
-  if (primary?.corruption !== undefined) return { corruption: `primary: ${primary.corruption}` };
-  if (secondary?.corruption !== undefined) return { corruption: `secondary: ${secondary.corruption}` };
-  const a = primary?.record ?? null;
-  const b = secondary?.record ?? null;
-  if (a === null || b === null) {
-    const only = a ?? b;
-    if (only === null) return { corruption: "neither object holds a record" };
-    return { record: only };
-  }
-  const combined = {
-    leaseDurationSeconds: Math.max(a.leaseDurationSeconds, b.leaseDurationSeconds),
-    leaderTransitions: Math.max(a.leaderTransitions, b.leaderTransitions),
-  };
-  if (a.holderIdentity === b.holderIdentity) return { record: { ...a, ...combined } };
-  return {
-    record: {
-      ...a,
-      ...combined,
-      holderIdentity: UNKNOWN_LEADER,
-      // An empty-holder half would otherwise make the whole look released with a 0 s lease.
-      leaseDurationSeconds: Math.max(combined.leaseDurationSeconds, 1),
-    },
-  };
-}
-
-/**
- * Whether a merged state can be reported by the watch: both objects missing, or both naming the same
- * term. A composite write that changes the term (an acquisition, a release, a new token) passes
- * through a state where only its first half landed; that state is not reported. See
- * {@link MigrationLock.watch}.
- */
-function settled(primary: Snapshot | null, secondary: Snapshot | null): boolean {
-  if (primary === null || secondary === null) return primary === secondary;
-  if (primary.record === null || secondary.record === null) return false;
-  return sameTerm(primary.record, secondary.record);
-}
-
-/** One state a side's watch reported, with the commit point it belongs to. */
-interface Sighting {
-  readonly point: bigint;
-  readonly snapshot: Snapshot | null;
-}
-
-/**
- * Rebuilds the sequence of merged states from two independent watch streams. Each stream is in
- * commit order, but one may run ahead of the other: the primary stream can report a composite
- * write's primary half, and the next write's too, before the Lease stream reports the first write's
- * Lease half. Both objects live in one etcd, whose revisions (the resourceVersions) order all
- * commits, so the pair at each commit point can be rebuilt once both halves have arrived, and the
- * settled pairs reported in commit order. (A resourceVersion that is not a number, or a deletion,
- * which carries none through the watch, counts at its side's previous point.)
- */
-class PairTimeline {
-  readonly #sides: [Sighting[], Sighting[]] = [[], []];
-  #lastPoint: bigint | undefined;
-  #lastVersion: string | null | undefined;
-
-  /** Records one side's new state; returns the merged states now due, oldest first. */
-  add(side: 0 | 1, snapshot: Snapshot | null): (Snapshot | null)[] {
-    const sightings = this.#sides[side];
-    const previous = sightings.at(-1)?.point ?? 0n;
-    const order = snapshot === null ? undefined : versionOrder(snapshot.version);
-    const point = order !== undefined && order > previous ? order : previous;
-    sightings.push({ point, snapshot });
-    const [primary, secondary] = this.#sides;
-    if (primary.length === 0 || secondary.length === 0) return []; // still starting
-    const due: (Snapshot | null)[] = [];
-    if (this.#lastVersion === undefined) {
-      // The first report is the current state, whatever it is: the contract starts with it.
-      const first = mergeSnapshots(primary.at(-1)?.snapshot ?? null, secondary.at(-1)?.snapshot ?? null);
-      due.push(first);
-      this.#lastVersion = first?.version ?? null;
-      this.#lastPoint = maxPoint(primary.at(-1)?.point ?? 0n, secondary.at(-1)?.point ?? 0n);
-    } else {
-      const points = [...new Set([...primary, ...secondary].map((sighting) => sighting.point))]
-        .filter(
-          (candidate) => candidate >= point && (this.#lastPoint === undefined || candidate > this.#lastPoint),
-        )
-        .sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
-      for (const at of points) {
-        const a = stateAt(primary, at);
-        const b = stateAt(secondary, at);
-        if (a === undefined || b === undefined || !settled(a.snapshot, b.snapshot)) continue;
-        const merged = mergeSnapshots(a.snapshot, b.snapshot);
-        const version = merged?.version ?? null;
-        if (version === this.#lastVersion) continue;
-        due.push(merged);
-        this.#lastVersion = version;
-        this.#lastPoint = at;
-      }
-    }
-    // Keep, per side, the state at the last reported point and everything after it.
-    for (const list of this.#sides) {
-      const keepFrom = list.findLastIndex((sighting) => sighting.point <= (this.#lastPoint ?? 0n));
-      if (keepFrom > 0) list.splice(0, keepFrom);
-    }
-    return due;
-  }
-}
-
-/** `read`, or the newer state `store` has seen since (Kubernetes locks keep track of it). */
-function newer(store: LockStore, name: string, read: Snapshot | null): Snapshot | null {
-  if (!(store instanceof KubernetesObjectLock)) return read;
-  const known = store.newestKnown(name);
+/** `read`, or the newer state `store` has seen since. */
+function newer(store: MigrationHalf, name: string, read: Snapshot | null): Snapshot | null {
+  const known = newestKnown(store, name);
   if (known === undefined) return read;
   if (read === null) return known;
   const knownOrder = versionOrder(known.version);
@@ -201,9 +81,8 @@ function newer(store: LockStore, name: string, read: Snapshot | null): Snapshot 
 }
 
 /** Whether `store` has seen the lock at a state newer than `version` (`null`: absent). */
-function movedOn(store: LockStore, name: string, version: string | null): boolean {
-  if (!(store instanceof KubernetesObjectLock)) return false;
-  const known = store.newestKnown(name);
+function movedOn(store: MigrationHalf, name: string, version: string | null): boolean {
+  const known = newestKnown(store, name);
   if (known === undefined) return false;
   if (version === null) return true;
   const knownOrder = versionOrder(known.version);
@@ -211,16 +90,23 @@ function movedOn(store: LockStore, name: string, version: string | null): boolea
   return knownOrder !== undefined && expectedOrder !== undefined && knownOrder > expectedOrder;
 }
 
-/** Creates one half: a Kubernetes lock stores the token as the migration lock raised it. */
+/** Creates one half with the token the migration lock raised, where the half can take it as given. */
 function createHalf(
-  store: LockStore,
+  store: MigrationHalf,
   name: string,
   record: LeaderRecord,
   options: OperationOptions | undefined,
 ): Promise<Snapshot> {
-  return store instanceof KubernetesObjectLock
+  return typeof store.createExactly === "function"
     ? store.createExactly(name, record, options)
     : store.create(name, record, options);
+}
+
+/** `fields` without those that are undefined: options are left out, never set to undefined. */
+function defined<T extends object>(fields: T): { [K in keyof T]?: Exclude<T[K], undefined> } {
+  return Object.fromEntries(Object.entries(fields).filter(([, value]) => value !== undefined)) as {
+    [K in keyof T]?: Exclude<T[K], undefined>;
+  };
 }
 
 /** `record` with the token the first half stored, so that the second half names the same term. */
@@ -229,14 +115,6 @@ function sameToken(record: LeaderRecord, first: Snapshot): LeaderRecord {
   return token === undefined || token === record.leaderTransitions
     ? record
     : { ...record, leaderTransitions: token };
-}
-
-function stateAt(sightings: readonly Sighting[], point: bigint): Sighting | undefined {
-  return sightings.findLast((sighting) => sighting.point <= point);
-}
-
-function maxPoint(a: bigint, b: bigint): bigint {
-  return a > b ? a : b;
 }
 
 /**
@@ -269,7 +147,8 @@ function maxPoint(a: bigint, b: bigint): bigint {
  * A live leader on the other object keeps changing the version, so the takeover waits for it to stop.
  * The cost of a partial write is therefore time (at most a lease), never a second leader. The merged
  * lease duration and transition count are the larger of the two halves, so expiry is judged
- * conservatively and the next fencing token exceeds both.
+ * conservatively and the next fencing token exceeds both. A half that offers `newestKnown` (see
+ * {@link MigrationHalf}) lets this lock refuse a write it knows would be partial before it starts.
  *
  * ## Fencing tokens
  *
@@ -285,34 +164,21 @@ function maxPoint(a: bigint, b: bigint): bigint {
 export class MigrationLock implements LockStore {
   readonly backend: string;
   readonly capabilities: StoreCapabilities;
-  readonly primary: LockStore;
-  readonly secondary: LockStore;
-  #closed = false;
+  readonly primary: MigrationHalf;
+  readonly secondary: MigrationHalf;
+  readonly #lifecycle: StoreLifecycle;
 
   constructor(options: MigrationLockOptions = {}) {
-    const shared: KubernetesLockOptions = {
-      ...(options.namespace === undefined ? {} : { namespace: options.namespace }),
-      ...(options.kubeConfig === undefined ? {} : { kubeConfig: options.kubeConfig }),
-      ...(options.requestTimeoutMs === undefined ? {} : { requestTimeoutMs: options.requestTimeoutMs }),
-      ...(options.logger === undefined ? {} : { logger: options.logger }),
-      ...(options.watchTimeoutSeconds === undefined
-        ? {}
-        : { watchTimeoutSeconds: options.watchTimeoutSeconds }),
-    };
+    const { namespace, kubeConfig, requestTimeoutMs, logger, watchTimeoutSeconds } = options;
+    const shared = defined({ namespace, kubeConfig, requestTimeoutMs, logger, watchTimeoutSeconds });
+    const objectKind = options.primaryKind ?? "Endpoints";
     this.primary =
       options.primary ??
-      new AnnotationLock({
-        ...shared,
-        objectKind: options.primaryKind ?? "Endpoints",
-        ...(options.coreClient === undefined ? {} : { client: options.coreClient }),
-      });
+      new AnnotationLock({ ...shared, objectKind, ...defined({ client: options.coreClient }) });
     this.secondary =
-      options.secondary ??
-      new LeaseLock({
-        ...shared,
-        ...(options.coordinationClient === undefined ? {} : { client: options.coordinationClient }),
-      });
+      options.secondary ?? new LeaseLock({ ...shared, ...defined({ client: options.coordinationClient }) });
     this.backend = `${this.primary.backend}+${this.secondary.backend}`;
+    this.#lifecycle = new StoreLifecycle(this.backend);
     this.capabilities = {
       watch:
         this.primary.capabilities.watch &&
@@ -324,6 +190,8 @@ export class MigrationLock implements LockStore {
         this.secondary.capabilities.leaseGranularityMs,
       ),
     };
+    this.#warnLacking("primary", this.primary, options);
+    this.#warnLacking("secondary", this.secondary, options);
   }
 
   async get(name: string, options?: OperationOptions): Promise<Snapshot | null> {
@@ -351,7 +219,7 @@ export class MigrationLock implements LockStore {
     }
     const raised = await this.#raiseToken(name, record, options);
     const primary = await createHalf(this.primary, name, raised, options);
-    // A half that raised its token on its own (a LockStore that is not a Kubernetes lock) sets it for both.
+    // A half that raised its token on its own (one without createExactly) sets it for both.
     const secondary = await createHalf(this.secondary, name, sameToken(raised, primary), options);
     return this.#merged(name, primary, secondary);
   }
@@ -365,27 +233,21 @@ export class MigrationLock implements LockStore {
   ): Promise<Snapshot> {
     this.#check(name, "update", record);
     const pair = decodeVersion(expectedVersion);
+    const moved = (problem: string) =>
+      new ConflictError(problem, { backend: this.backend, election: name, operation: "update" });
     if (pair === undefined || (pair[0] === null && pair[1] === null)) {
-      throw new ConflictError("the lock's version moved (not a version of this migration lock)", {
-        backend: this.backend,
-        election: name,
-        operation: "update",
-      });
+      throw moved("the lock's version moved (not a version of this migration lock)");
     }
     // A half this lock already knows to have moved would fail its compare-and-swap after the other
     // half was written: refuse the whole write before touching anything.
     if (movedOn(this.primary, name, pair[0]) || movedOn(this.secondary, name, pair[1])) {
-      throw new ConflictError("the lock's version moved", {
-        backend: this.backend,
-        election: name,
-        operation: "update",
-      });
+      throw moved("the lock's version moved");
     }
     // A missing half is created with the record exactly as given, like the half that is updated: an
     // update stores what the engine asked for, and the two halves must name the same term. The token
     // needs no raising here: the other half exists, and the engine's token is above its tokens (see
     // "Fencing tokens" in the class comment for the one case where that is not enough).
-    const write = (store: LockStore, version: string | null, half: LeaderRecord): Promise<Snapshot> =>
+    const write = (store: MigrationHalf, version: string | null, half: LeaderRecord): Promise<Snapshot> =>
       version === null ? createHalf(store, name, half, options) : store.update(name, half, version, options);
     const primary = await write(this.primary, pair[0], record);
     const secondary = await write(this.secondary, pair[1], sameToken(record, primary));
@@ -401,7 +263,7 @@ export class MigrationLock implements LockStore {
    * disagree for longer (a fleet on one of the two locks wrote, or a half-written acquisition) are
    * thus not pushed either: the engine meets them when the lease it last saw runs out and it reads,
    * which costs time, never safety — every takeover is a compare-and-swap on both halves. The two
-   * streams are merged by commit point (see {@link PairTimeline}).
+   * streams are merged by commit point (see PairTimeline).
    */
   async *watch(name: string, signal: AbortSignal): AsyncIterable<Snapshot | null> {
     this.#check(name, "watch");
@@ -414,46 +276,27 @@ export class MigrationLock implements LockStore {
         operation: "watch",
       });
     }
+    if (signal.aborted) return;
+    // Both sides' states, in the order they arrive; the first side to end or fail ends the merged watch.
+    const states = new AsyncQueue<{ readonly side: 0 | 1; readonly snapshot: Snapshot | null }>();
     const stop = new AbortController();
     const both = AbortSignal.any([signal, stop.signal]);
-    type Item = { side: 0 | 1; snapshot: Snapshot | null } | { error: unknown } | { ended: 0 | 1 };
-    const queue: Item[] = [];
-    let wake: (() => void) | undefined;
-    const push = (item: Item): void => {
-      queue.push(item);
-      wake?.();
-    };
     const pump = async (side: 0 | 1, stream: AsyncIterable<Snapshot | null>): Promise<void> => {
       try {
-        for await (const snapshot of stream) push({ side, snapshot });
-        push({ ended: side });
+        for await (const snapshot of stream) states.push({ side, snapshot });
+        states.end(); // one side ended (aborted): so does the merged stream
       } catch (error) {
-        push({ error });
+        states.fail(error);
       }
     };
     void pump(0, primaryWatch(name, both));
     void pump(1, secondaryWatch(name, both));
-    const onAbort = (): void => wake?.();
-    signal.addEventListener("abort", onAbort);
+    // An abort ends the merged stream at once: nothing more is reported, no failure thrown.
+    const onAbort = (): void => void states.return();
+    signal.addEventListener("abort", onAbort, { once: true });
     const timeline = new PairTimeline();
     try {
-      for (;;) {
-        if (signal.aborted) return;
-        const item = queue.shift();
-        if (item === undefined) {
-          await new Promise<void>((resolve) => {
-            wake = resolve;
-          });
-          wake = undefined;
-          continue;
-        }
-        if ("error" in item) {
-          if (signal.aborted) return;
-          throw item.error;
-        }
-        if ("ended" in item) return; // one side ended (aborted): so does the merged stream
-        for (const state of timeline.add(item.side, item.snapshot)) yield state;
-      }
+      for await (const { side, snapshot } of states) yield* timeline.add(side, snapshot);
     } finally {
       signal.removeEventListener("abort", onAbort);
       stop.abort();
@@ -462,7 +305,7 @@ export class MigrationLock implements LockStore {
 
   /** Closes both locks. */
   async close(): Promise<void> {
-    this.#closed = true;
+    if (!this.#lifecycle.close()) return;
     await Promise.all([this.primary.close(), this.secondary.close()]);
   }
 
@@ -472,22 +315,26 @@ export class MigrationLock implements LockStore {
    * Both objects live in one etcd, so either floor is above every token either object ever carried;
    * the larger is used. When one half cannot carry the floor (a Lease, above half its int32 range:
    * see KubernetesObjectLock.raiseToken), the token stays as given for both, and that half warns. A
-   * half that is not a Kubernetes lock raises nothing here.
+   * half that offers no token floor (see MigrationHalf.tokenFloor) raises nothing here.
    */
   async #raiseToken(
     name: string,
     record: LeaderRecord,
     options: OperationOptions | undefined,
   ): Promise<LeaderRecord> {
-    const locks = [this.primary, this.secondary].filter((store) => store instanceof KubernetesObjectLock);
-    if (locks.length === 0) return record;
-    const floors = await Promise.all(locks.map((lock) => lock.tokenFloor(name, options)));
+    const raisers = [this.primary, this.secondary].flatMap((store) =>
+      typeof store.tokenFloor === "function" && typeof store.raiseToken === "function"
+        ? [{ tokenFloor: store.tokenFloor.bind(store), raiseToken: store.raiseToken.bind(store) }]
+        : [],
+    );
+    if (raisers.length === 0) return record;
+    const floors = await Promise.all(raisers.map((half) => half.tokenFloor(name, options)));
     let floor: bigint | undefined;
     for (const candidate of floors) {
       if (candidate !== undefined && (floor === undefined || candidate > floor)) floor = candidate;
     }
     if (floor === undefined) return record;
-    const token = Math.min(...locks.map((lock) => lock.raiseToken(name, record, floor).leaderTransitions));
+    const token = Math.min(...raisers.map((half) => half.raiseToken(name, record, floor).leaderTransitions));
     return token === record.leaderTransitions ? record : { ...record, leaderTransitions: token };
   }
 
@@ -504,13 +351,24 @@ export class MigrationLock implements LockStore {
 
   #check(name: string, operation: string, record?: LeaderRecord): void {
     assertValidElectionName(name, { backend: this.backend });
-    if (this.#closed)
-      throw new ClosedError("store closed", { backend: this.backend, election: name, operation });
+    this.#lifecycle.assertOpen({ election: name, operation });
     // A record only one half can store would be a partial write by construction: refuse it first.
-    if (record !== undefined) {
-      for (const store of [this.primary, this.secondary]) {
-        if (store instanceof KubernetesObjectLock) store.assertWritable(name, record);
-      }
+    if (record === undefined) return;
+    for (const store of [this.primary, this.secondary]) {
+      if (typeof store.assertWritable === "function") store.assertWritable(name, record);
     }
+  }
+
+  /** Says, once, what this lock goes without when a half passed in lacks members of MigrationHalf. */
+  #warnLacking(role: "primary" | "secondary", store: MigrationHalf, options: MigrationLockOptions): void {
+    const missing = HALF_MEMBERS.filter((member) => typeof store[member] !== "function");
+    if (missing.length === 0) return;
+    const guard = missing.includes("newestKnown")
+      ? "; without newestKnown it cannot refuse a write whose other half it knows to have moved, so such a write lands half and the lock reads as held by an unknown leader for up to a lease"
+      : "";
+    options.logger?.warn(
+      `the ${role} lock (${store.backend}) offers no ${missing.join(", ")} (see MigrationHalf in @tenure/kubernetes): the migration lock works without${guard}`,
+      { backend: this.backend, half: role, missing },
+    );
   }
 }

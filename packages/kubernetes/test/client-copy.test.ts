@@ -6,11 +6,10 @@
 import { randomBytes } from "node:crypto";
 import * as workspaceClient from "@kubernetes/client-node";
 import type { LeaderRecord, Snapshot } from "@tenure/core";
-import { TenureError } from "@tenure/core";
 import { installNpmCopy } from "@tenure/testing";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { AnnotationLock, LeaseLock } from "../src/index.js";
-import { Admin, kubernetesServer } from "./kube-helpers.js";
+import { Admin, failure, kubernetesServer } from "./kube-helpers.js";
 
 /** The oldest @kubernetes/client-node of the peer range. */
 const OLDEST_CLIENT = "@kubernetes/client-node@2.0.0";
@@ -52,16 +51,6 @@ function record(overrides: Partial<LeaderRecord> = {}): LeaderRecord {
   };
 }
 
-async function errorOf(promise: Promise<unknown>): Promise<TenureError> {
-  try {
-    await promise;
-  } catch (error) {
-    if (TenureError.is(error)) return error;
-    throw error;
-  }
-  throw new Error("the call resolved");
-}
-
 function track<T extends { close(): Promise<void> }>(lock: T): T {
   locks.push(lock);
   return lock;
@@ -84,11 +73,11 @@ describe(`locks on a client of another @kubernetes/client-node copy (${OLDEST_CL
     const election = name("lease");
     expect(await first.get(election)).toBeNull();
     const created = await first.create(election, record());
-    const exists = await errorOf(second.create(election, record()));
+    const exists = await failure(second.create(election, record()));
     expect(exists.code).toBe("CONFLICT");
     expect(await second.get(election)).toEqual(created);
     const updated = await first.update(election, record({ holderIdentity: "b" }), created.version);
-    const stale = await errorOf(second.update(election, record(), created.version));
+    const stale = await failure(second.update(election, record(), created.version));
     expect(stale.code).toBe("CONFLICT");
     for (const conflict of [exists, stale]) {
       // The 409 came from the copy: not an instance of the ApiException this package resolves.
@@ -107,7 +96,7 @@ describe(`locks on a client of another @kubernetes/client-node copy (${OLDEST_CL
     const created = await first.create(election, record());
     expect(await second.get(election)).toEqual(created);
     await first.update(election, record({ holderIdentity: "b" }), created.version);
-    const stale = await errorOf(second.update(election, record(), created.version));
+    const stale = await failure(second.update(election, record(), created.version));
     expect(stale.code).toBe("CONFLICT");
     expect((stale.cause as { code?: unknown }).code).toBe(409);
   });
@@ -117,7 +106,7 @@ describe(`locks on a client of another @kubernetes/client-node copy (${OLDEST_CL
     if (user === undefined) throw new Error("the harness provided no tenure-elector user");
     const client = copyKubeConfig(user.kubeconfig).makeApiClient(copy.CoordinationV1Api);
     const lock = track(new LeaseLock({ client, namespace }));
-    const denied = await errorOf(lock.get(name("denied")));
+    const denied = await failure(lock.get(name("denied")));
     expect(denied.code).toBe("PERMISSION_DENIED");
     expect(denied.message).toContain("leases.coordination.k8s.io");
     expect((denied.cause as { code?: unknown }).code).toBe(403);

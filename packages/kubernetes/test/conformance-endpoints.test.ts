@@ -1,3 +1,3 @@
-import { describeAnnotationConformance } from "./annotation-conformance.js";
+import { describeKubernetesConformance } from "./kube-conformance.js";
 
-describeAnnotationConformance("Endpoints");
+describeKubernetesConformance("Endpoints");

@@ -10,17 +10,18 @@ import {
   ServerConfiguration,
 } from "@kubernetes/client-node";
 import { nextEvent, TcpFaultProxy } from "@tenure/conformance";
-import {
-  Elector,
-  type ElectorEvent,
-  type LeaderRecord,
-  type LogFields,
-  type Logger,
-  TenureError,
-} from "@tenure/core";
+import { Elector, type ElectorEvent, type LockStore } from "@tenure/core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { AnnotationLock, LeaseLock } from "../src/index.js";
-import { Admin, kubernetesServer, loadKubeConfig, viaServer } from "./kube-helpers.js";
+import { AnnotationLock, LeaseLock, MigrationLock } from "../src/index.js";
+import {
+  Admin,
+  failure,
+  kubernetesServer,
+  loadKubeConfig,
+  recordingLogger,
+  testRecord,
+  viaServer,
+} from "./kube-helpers.js";
 
 const server = kubernetesServer();
 const admin = new Admin(server);
@@ -34,13 +35,7 @@ afterAll(async () => {
   await Promise.all(proxies.map((proxy) => proxy.close()));
 });
 
-const record: LeaderRecord = {
-  holderIdentity: "candidate",
-  leaseDurationSeconds: 15,
-  acquireTime: "2026-01-02T03:04:05Z",
-  renewTime: "2026-01-02T03:04:05Z",
-  leaderTransitions: 0,
-};
+const record = testRecord();
 
 /** Each kind of lock object, built for a KubeConfig and a namespace. */
 const lockKinds: readonly [
@@ -64,31 +59,6 @@ function resourceOf(label: string): string {
     : label === "Endpoints"
       ? "endpoints"
       : "configmaps";
-}
-
-/** The TenureError a promise rejects with (fails the test if it resolves or throws something else). */
-async function failure(promise: Promise<unknown>): Promise<TenureError> {
-  try {
-    await promise;
-  } catch (error) {
-    if (TenureError.is(error)) return error;
-    throw error;
-  }
-  throw new Error("the call succeeded");
-}
-
-/** A logger that keeps what it is told. */
-function recordingLogger(): Logger & { warnings: { message: string; fields: LogFields | undefined }[] } {
-  const warnings: { message: string; fields: LogFields | undefined }[] = [];
-  return {
-    warnings,
-    debug() {},
-    info() {},
-    warn(message, fields) {
-      warnings.push({ message, fields });
-    },
-    error() {},
-  };
 }
 
 /** A loopback port nobody listens on: connections to it are refused at once. */
@@ -212,7 +182,8 @@ describe("errors", () => {
     const error = await failure(store.update("lock", record, "1"));
     const elapsed = performance.now() - started;
     expect(error.code).toBe("UNAVAILABLE");
-    expect(error.message).toContain("did not answer within 400 ms");
+    // The kit's wording for every adapter (boundedCall): "no answer within <timeoutMs> ms".
+    expect(error.message).toContain("no answer within 400 ms");
     expect(elapsed).toBeGreaterThanOrEqual(350);
     expect(elapsed).toBeLessThan(1500);
   });
@@ -246,6 +217,84 @@ describe("errors", () => {
     await store.close();
     expect((await failure(store.get("lock"))).code).toBe("CLOSED");
   });
+});
+
+/** The watch of a store that declares one. */
+function watchOf(store: LockStore, name: string): AsyncIterable<unknown> {
+  if (store.watch === undefined) throw new Error(`${store.backend} has no watch`);
+  return store.watch(name, new AbortController().signal);
+}
+
+/** Versions no lock ever hands out for a lock that exists. */
+const UNISSUED = ["999999999999", "1", "not-a-version", ""];
+
+/**
+ * Every lock kind, the migration lock included, as a LockStore, with the versions it never issues.
+ * A migration lock's versions are pairs: add a pair of versions never issued, and the pair of two
+ * missing halves (which no lock that exists hands out).
+ */
+type ContractKind = readonly [
+  label: string,
+  make: (kubeConfig: KubeConfig, namespace: string) => LockStore,
+  unissued: readonly string[],
+];
+const contractKinds: readonly ContractKind[] = [
+  ...lockKinds.map(([label, make]): ContractKind => [label, make, UNISSUED]),
+  [
+    "Migration",
+    (kubeConfig, namespace) => new MigrationLock({ kubeConfig, namespace }),
+    [...UNISSUED, '["999999999999","999999999999"]', "[null,null]"],
+  ],
+];
+
+// The codes the store contract asks for (the conformance suite checks them too; pinned here for every
+// lock kind, with what this package adds: a call in flight, a migration lock's own versions).
+describe("the store contract's codes", () => {
+  for (const [label, make, unissued] of contractKinds) {
+    it(`${label}: every call after close() rejects with CLOSED, a watch's first next() included`, async () => {
+      const store = make(admin.config, namespace);
+      const name = `closed-${label.toLowerCase()}`;
+      const created = await store.create(name, record);
+      await store.close();
+      await store.close(); // closing twice is harmless
+      const calls: [string, () => Promise<unknown>][] = [
+        ["get", () => store.get(name)],
+        ["create", () => store.create(`${name}-new`, record)],
+        ["update", () => store.update(name, { ...record, holderIdentity: "late" }, created.version)],
+        ["watch", () => watchOf(store, name)[Symbol.asyncIterator]().next()],
+      ];
+      for (const [operation, call] of calls) {
+        const error = await failure(call());
+        expect(error.code, operation).toBe("CLOSED");
+        expect(error.message, operation).toContain("the store was closed");
+      }
+      // Nothing was written.
+      const reader = make(admin.config, namespace);
+      expect(await reader.get(name)).toEqual(created);
+      expect(await reader.get(`${name}-new`)).toBeNull();
+    });
+
+    it(`${label}: a call in flight when the store closes rejects with CLOSED at once`, async () => {
+      const store = make(await blackholed(), namespace);
+      const started = performance.now();
+      const pending = failure(store.get("in-flight"));
+      await store.close();
+      expect((await pending).code).toBe("CLOSED");
+      expect(performance.now() - started).toBeLessThan(1000);
+    });
+
+    it(`${label}: an update on a version the store never issued is CONFLICT, and writes nothing`, async () => {
+      const store = make(admin.config, namespace);
+      const name = `unissued-${label.toLowerCase()}`;
+      const created = await store.create(name, record);
+      for (const version of unissued) {
+        const error = await failure(store.update(name, { ...record, holderIdentity: "intruder" }, version));
+        expect(error.code, version).toBe("CONFLICT");
+      }
+      expect(await make(admin.config, namespace).get(name)).toEqual(created);
+      await store.close();
+    });
+  }
 });
 
 describe("the Endpoints deprecation warning", () => {

@@ -8,8 +8,8 @@ import {
   RbacAuthorizationV1Api,
   type V1Lease,
 } from "@kubernetes/client-node";
-import { type RawLock, TcpFaultProxy } from "@tenure/conformance";
-import type { LockStore } from "@tenure/core";
+import type { RawLock } from "@tenure/conformance";
+import { type LeaderRecord, type LogFields, type Logger, TenureError } from "@tenure/core";
 import type { KubernetesServer } from "@tenure/testing";
 import type {} from "@tenure/testing/global-setup";
 import { inject } from "vitest";
@@ -146,46 +146,43 @@ export function rawAnnotation(value: string | null): RawLock | null {
   }
 }
 
-/**
- * One TCP fault proxy per store, so the fault hook cuts exactly one candidate off. TLS passes
- * through it: the apiserver's certificate names 127.0.0.1, the proxy's address.
- */
-export class ProxiedStores {
-  readonly #server: URL;
-  readonly #proxies = new Map<LockStore, TcpFaultProxy>();
-
-  constructor(server: KubernetesServer, admin: Admin) {
-    const url = server.server ?? admin.config.getCurrentCluster()?.server;
-    if (url === undefined) throw new Error("no apiserver URL");
-    this.#server = new URL(url);
-  }
-
-  /** A store whose KubeConfig reaches the apiserver through a proxy of its own. */
-  async create<S extends LockStore>(base: KubeConfig, make: (config: KubeConfig) => S): Promise<S> {
-    const proxy = await TcpFaultProxy.start({
-      host: this.#server.hostname,
-      port: Number(this.#server.port),
-    });
-    const store = make(viaServer(base, `https://${proxy.address}`));
-    this.#proxies.set(store, proxy);
-    return store;
-  }
-
-  proxyOf(store: LockStore): TcpFaultProxy {
-    const proxy = this.#proxies.get(store);
-    if (proxy === undefined) throw new Error("this store was not created through a proxy");
-    return proxy;
-  }
-
-  faults = {
-    isolate: async (store: LockStore): Promise<void> => this.proxyOf(store).cut("blackhole"),
-    heal: async (store: LockStore): Promise<void> => this.proxyOf(store).restore(),
+/** A record to write, with the fields a test cares about set. */
+export function testRecord(overrides: Partial<LeaderRecord> = {}): LeaderRecord {
+  return {
+    holderIdentity: "candidate",
+    leaseDurationSeconds: 15,
+    acquireTime: "2026-01-02T03:04:05Z",
+    renewTime: "2026-01-02T03:04:05Z",
+    leaderTransitions: 0,
+    ...overrides,
   };
+}
 
-  async closeAll(): Promise<void> {
-    await Promise.all([...this.#proxies.values()].map((proxy) => proxy.close()));
-    this.#proxies.clear();
+/** The TenureError a promise rejects with (fails the test if it resolves or throws something else). */
+export async function failure(promise: Promise<unknown>): Promise<TenureError> {
+  try {
+    await promise;
+  } catch (error) {
+    if (TenureError.is(error)) return error;
+    throw error;
   }
+  throw new Error("the call succeeded");
+}
+
+/** A logger that keeps what it is told. */
+export function recordingLogger(): Logger & {
+  warnings: { message: string; fields: LogFields | undefined }[];
+} {
+  const warnings: { message: string; fields: LogFields | undefined }[] = [];
+  return {
+    warnings,
+    debug() {},
+    info() {},
+    warn(message, fields) {
+      warnings.push({ message, fields });
+    },
+    error() {},
+  };
 }
 
 /** `kubectl create -f -` with the admin kubeconfig: an object sent exactly as written. */

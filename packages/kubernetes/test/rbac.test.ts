@@ -11,11 +11,10 @@ import {
   type ElectorEvent,
   type LeaderRecord,
   type Logger,
-  TenureError,
 } from "@tenure/core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { LeaseLock } from "../src/index.js";
-import { Admin, kubectl, kubernetesServer, loadKubeConfig } from "./kube-helpers.js";
+import { Admin, failure, kubectl, kubernetesServer, loadKubeConfig } from "./kube-helpers.js";
 
 const server = kubernetesServer();
 const admin = new Admin(server);
@@ -116,16 +115,6 @@ afterAll(async () => {
   await Promise.allSettled(electors.map((elector) => elector.stop({ release: false })));
   await Promise.allSettled(stores.map((store) => store.close()));
 });
-
-async function failure(promise: Promise<unknown>): Promise<TenureError> {
-  try {
-    await promise;
-  } catch (error) {
-    if (TenureError.is(error)) return error;
-    throw error;
-  }
-  throw new Error("the call succeeded");
-}
 
 describe("least privilege", () => {
   it("the example Role is enough: its user leads, renews, is watched and releases", async () => {
