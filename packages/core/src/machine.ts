@@ -6,7 +6,9 @@
  *
  * Safety rests on three rules, argued in docs/architecture.md:
  * 1. A follower takes over only with a compare-and-swap on the version it last observed, and only a
- *    full lease after it first saw that version (its own monotonic clock, never stored timestamps).
+ *    full lease after it first saw that version (its own monotonic clock, never stored timestamps);
+ *    at once only when nobody can be acting on it: a released lock, or a record this very elector
+ *    wrote to start a term and no longer acts on.
  * 2. A leader's right to act ends `renewDeadlineMs` after it SENT its last successful write.
  * 3. That deadline is checked before every event is applied, so no late timer or late answer can
  *    extend it.
@@ -111,7 +113,23 @@ export interface MachineState {
   readonly afterRelease: "stop" | "follow";
   /** After `resign()`, no acquisition before this time, so another candidate can take over. */
   readonly campaignAfterMs: number;
+  /**
+   * The records this elector sent to acquire the lock, most recent last (at most
+   * `OWN_TERMS_REMEMBERED`). A record that matches one and that this elector no longer acts on (an
+   * acquisition whose answer was lost, a renewal that landed after the deadline) binds nobody, so
+   * this elector may take it over at once instead of waiting out a lease.
+   */
+  readonly ownTerms: readonly OwnTerm[];
 }
+
+/** What identifies a term this elector tried to start: its token and the time it wrote. */
+export interface OwnTerm {
+  readonly fencingToken: number;
+  readonly acquireTime: string;
+}
+
+/** Enough for every acquisition in flight or recently lost; older records have expired anyway. */
+const OWN_TERMS_REMEMBERED = 16;
 
 export type StepDownReason =
   /** No renewal succeeded within renewDeadline. */
@@ -195,6 +213,7 @@ export const initialState: MachineState = {
   staleReads: 0,
   afterRelease: "stop",
   campaignAfterMs: 0,
+  ownTerms: [],
 };
 
 /** Most release writes tried while stopping (the first, plus one after a conflict). */
@@ -223,12 +242,33 @@ export function isLeading(state: MachineState, nowMs: number): boolean {
   return state.role === "leader" && state.term !== null && nowMs < state.term.safeUntilMs;
 }
 
-/** The monotonic time at which the observed lease lapses for this observer (`undefined`: it does not apply). */
-export function observedExpiryMs(_config: MachineConfig, state: MachineState): number | undefined {
+/**
+ * The monotonic time at which the observed lease lapses for this observer (`undefined`: it does not
+ * apply). A released lock, or a record this elector wrote and no longer acts on, binds nobody: it
+ * lapses when seen.
+ */
+export function observedExpiryMs(config: MachineConfig, state: MachineState): number | undefined {
   const observed = state.observed;
   if (observed === undefined || observed === null) return undefined;
   if (observed.record !== null && observed.record.holderIdentity === "") return observed.observedAtMs;
+  if (isOwnIdleRecord(config, state)) return observed.observedAtMs;
   return observed.observedAtMs + observed.leaseMs;
+}
+
+/**
+ * True when the observed record is one this elector wrote to start a term (that acquisition, or a
+ * renewal of it) and this elector does not lead. Nobody acts on such a record: other candidates
+ * treat it as held, and this elector has stepped down (or never heard that it won). Matching the
+ * token and the acquire time, not just the identity, keeps another process that shares the
+ * identity (a restarted one, a misconfigured twin) from being mistaken for this one.
+ */
+function isOwnIdleRecord(config: MachineConfig, state: MachineState): boolean {
+  const record = state.observed?.record;
+  if (record === null || record === undefined || record.holderIdentity !== config.identity) return false;
+  if (state.role !== "follower") return false;
+  return state.ownTerms.some(
+    (own) => own.fencingToken === record.leaderTransitions && own.acquireTime === record.acquireTime,
+  );
 }
 
 /** Who leads as far as this candidate can tell at `nowMs`, and until when that answer holds. */
@@ -667,7 +707,7 @@ function decide(config: MachineConfig, state: MachineState, now: Instant, effect
     const record = newTermRecord(config, state.highestToken + 1, now);
     const tombstone = observed?.tombstoneVersion ?? null;
     return send(
-      state,
+      rememberOwnTerm(state, record),
       tombstone === null
         ? { type: "create", purpose: "acquire", record }
         : { type: "update", purpose: "acquire", record, expectedVersion: tombstone },
@@ -679,7 +719,7 @@ function decide(config: MachineConfig, state: MachineState, now: Instant, effect
     const previous = observed.record?.leaderTransitions ?? -1;
     const record = newTermRecord(config, Math.max(previous, state.highestToken) + 1, now);
     return send(
-      state,
+      rememberOwnTerm(state, record),
       { type: "update", purpose: "acquire", record, expectedVersion: observed.version },
       nowMs,
       effects,
@@ -717,6 +757,11 @@ function send(
     pending: { id, purpose: request.purpose, sentAtMs: nowMs, expectedVersion },
     nextOperationId: id + 1,
   };
+}
+
+function rememberOwnTerm(state: MachineState, record: LeaderRecord): MachineState {
+  const own: OwnTerm = { fencingToken: record.leaderTransitions, acquireTime: record.acquireTime };
+  return { ...state, ownTerms: [...state.ownTerms, own].slice(-OWN_TERMS_REMEMBERED) };
 }
 
 function newTermRecord(config: MachineConfig, leaderTransitions: number, now: Instant): LeaderRecord {

@@ -280,3 +280,80 @@ describe("leader", () => {
     expect(update?.type === "update" && update.record.leaderTransitions).toBe(2);
   });
 });
+
+describe("records this elector wrote and no longer acts on", () => {
+  const ownRecord = (leaderTransitions: number): LeaderRecord =>
+    record({
+      holderIdentity: "me",
+      leaderTransitions,
+      acquireTime: "2026-11-25T10:00:00.000000Z",
+      renewTime: "2026-11-25T10:00:00.000000Z",
+    });
+
+  it("takes over at once an acquisition that landed though its answer was lost", () => {
+    const driver = new Driver();
+    driver.at(0, { type: "start" });
+    driver.complete(0, null); // create sent at 0
+    const failed = driver.at(3000, {
+      type: "completed",
+      operationId: driver.pendingId(),
+      result: { kind: "failed", error: new UnavailableError("answer lost") },
+    });
+    expect(types(failed)).toEqual(["store-error"]);
+    driver.at(5000, { type: "timer" }); // the read after the backoff
+    // The create had landed: the lock names this elector, with the token and time it sent.
+    const effects = driver.complete(5010, { version: "1", record: ownRecord(0) });
+    const update = effects.find((effect) => effect.type === "update");
+    expect(update?.type === "update" && update.expectedVersion).toBe("1");
+    expect(update?.type === "update" && update.record.leaderTransitions).toBe(1);
+    driver.complete(5020, { version: "2", record: ownRecord(1) });
+    expect(isLeading(driver.state, 5020)).toBe(true);
+    expect(driver.state.term?.safeUntilMs).toBe(5010 + config.renewDeadlineMs);
+  });
+
+  it("re-acquires at once, with a new token, after a renewal that landed past the deadline", () => {
+    const driver = leader();
+    driver.at(2000, { type: "timer" }); // renewal sent, answered after the deadline
+    const late = driver.complete(11_000, { version: "2", record: ownRecord(0) });
+    expect(late[0]).toMatchObject({ type: "stopped-leading", reason: "renew-deadline" });
+    const update = late.find((effect) => effect.type === "update");
+    expect(update?.type === "update" && update.expectedVersion).toBe("2");
+    expect(update?.type === "update" && update.record.leaderTransitions).toBe(1);
+  });
+
+  it("waits out a full lease for the same identity written by another process (a restart)", () => {
+    const driver = new Driver();
+    driver.at(0, { type: "start" });
+    // Same identity, token and acquire time this fresh elector never sent.
+    driver.complete(0, { version: "5", record: ownRecord(0) });
+    expect(driver.wakeAtMs).toBe(15_000);
+    expect(types(driver.at(14_999, { type: "timer" }))).toEqual([]);
+  });
+
+  it("waits out a full lease when only the identity matches one of its terms", () => {
+    const driver = leader(); // term: token 0, acquired at the driver's wall time
+    driver.at(3000, {
+      type: "observed",
+      snapshot: { version: "9", record: record({ holderIdentity: "intruder", leaderTransitions: 1 }) },
+    });
+    // The same identity with another token: a twin, not this elector's write.
+    driver.at(4000, { type: "observed", snapshot: { version: "10", record: ownRecord(2) } });
+    expect(driver.wakeAtMs).toBe(19_000);
+  });
+
+  it("still holds off after resign(), even over its own record", () => {
+    const driver = leader();
+    driver.at(3000, { type: "resign", holdOffMs: 8000 });
+    // The release failed, so the lock still shows this elector's renewal.
+    driver.at(3100, {
+      type: "completed",
+      operationId: driver.pendingId(),
+      result: { kind: "failed", error: new UnavailableError("down") },
+    });
+    expect(driver.state.role).toBe("follower");
+    driver.at(5100, { type: "timer" });
+    const read = driver.complete(5110, { version: "1", record: ownRecord(0) });
+    expect(types(read).filter((type) => type === "update" || type === "create")).toEqual([]);
+    expect(driver.wakeAtMs).toBe(11_000);
+  });
+});
