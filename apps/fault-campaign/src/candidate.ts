@@ -50,6 +50,9 @@ async function main(): Promise<void> {
     onStoppedLeading: ({ reason, fencingToken }) => {
       write({ event: "end", t: monotonicNs(), ...who, term: terms, token: fencingToken, reason });
     },
+    onNewLeader: (leader) => {
+      write({ event: "leader", t: monotonicNs(), ...who, leader });
+    },
   });
 
   let stopping = false;

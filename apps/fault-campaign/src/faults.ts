@@ -262,20 +262,19 @@ export const faults: Readonly<Record<FaultKind, FaultSpec>> = {
     expected: none,
     storeOutage: false,
     async run(context) {
-      // An operator deletes a lock that is in use: held for a lease at least, so every candidate has
-      // seen it. (A deletion racing the very first creation, before some candidate saw the lock at
-      // all, is the case docs/architecture.md bounds instead; it is not what this fault models.)
+      // An operator deletes a lock that is in use: held for a lease at least, and seen by every
+      // running candidate. (A deletion before some candidate saw the lock at all — it was just
+      // restarted, say — is the case docs/architecture.md bounds instead; not what this models.)
       const settleBy = monotonicMs() + 5 * context.timing.leaseDurationMs;
-      while (
-        (context.fleet.leaderTermAgeMs() ?? 0) < context.timing.leaseDurationMs &&
-        monotonicMs() < settleBy
-      ) {
+      while (!context.fleet.settled(context.timing.leaseDurationMs) && monotonicMs() < settleBy) {
         await sleep(context.timing.retryPeriodMs);
       }
+      const settled = context.fleet.settled(context.timing.leaseDurationMs);
       const startMs = monotonicMs();
       await context.target.deleteLock(context.election);
       const healMs = monotonicMs();
-      return { target: "lock", detail: `held by ${context.fleet.leader() ?? "nobody"}`, startMs, healMs };
+      const holder = `held by ${context.fleet.leader() ?? "nobody"}`;
+      return { target: "lock", detail: settled ? holder : `${holder}, NOT settled`, startMs, healMs };
     },
   },
   drift: {

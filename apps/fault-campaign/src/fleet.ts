@@ -31,6 +31,8 @@ interface Member {
   /** When its current term began (host monotonic ms). */
   leadingSinceMs: number;
   lastWorkMs: number;
+  /** Whom the running process names as leader (its last `leader` line; `""`: nobody). */
+  seesLeader: string;
   /** stderr of the current process, kept for the report when it dies unexpectedly. */
   stderr: string;
 }
@@ -82,6 +84,7 @@ export class Fleet {
       leading: false,
       leadingSinceMs: 0,
       lastWorkMs: 0,
+      seesLeader: "",
       stderr: "",
     };
     this.#members.set(identity, member);
@@ -94,6 +97,7 @@ export class Fleet {
     if (member.child !== undefined) throw new Error(`${identity} is already running`);
     member.incarnation++;
     member.paused = false;
+    member.seesLeader = "";
     member.stderr = "";
     const config: CandidateConfig = {
       backend: this.#options.target.candidateBackend(member.proxies.map((proxy) => proxy.listen)),
@@ -179,10 +183,11 @@ export class Fleet {
     return leader?.identity;
   }
 
-  /** How long the current leader's term has lasted, or null with no leader. */
-  leaderTermAgeMs(): number | null {
+  /** True when the leader has led for `minTermMs` and every running follower names it as leader. */
+  settled(minTermMs: number): boolean {
     const leader = this.leader();
-    return leader === undefined ? null : monotonicMs() - this.#member(leader).leadingSinceMs;
+    if (leader === undefined || monotonicMs() - this.#member(leader).leadingSinceMs < minTermMs) return false;
+    return this.followers().every((identity) => this.#member(identity).seesLeader === leader);
   }
 
   /** Running, unpaused candidates other than the leader. */
@@ -256,6 +261,7 @@ export class Fleet {
           member.leading = true;
           member.leadingSinceMs = nsToMs(line.t);
         } else if (line.event === "end" || line.event === "start") member.leading = false;
+        if (line.event === "leader") member.seesLeader = line.leader;
       }
     }
   }

@@ -50,7 +50,16 @@ export interface EndLine {
   readonly reason: string;
 }
 
-export type LogLine = StartLine | TermLine | WorkLine | EndLine;
+/** The candidate's answer to "who leads" changed (`onNewLeader`; `""`: nobody known). */
+export interface LeaderLine {
+  readonly event: "leader";
+  readonly t: string;
+  readonly identity: string;
+  readonly incarnation: number;
+  readonly leader: string;
+}
+
+export type LogLine = StartLine | TermLine | WorkLine | EndLine | LeaderLine;
 
 /** Reads a log's lines, skipping a torn last line (a process killed mid-write never leaves one, but be safe). */
 export function parseLog(text: string): LogLine[] {
