@@ -56,7 +56,9 @@ export class SimulatedLink {
   ): void {
     const unavailable = (problem: string): UnavailableError => linkError(problem, context);
     if (this.unreachable === "blackhole") {
-      this.clock.setTimer(this.#requestTimeoutMs, () => fail(unavailable(`no answer within ${this.#requestTimeoutMs} ms`)));
+      this.clock.setTimer(this.#requestTimeoutMs, () =>
+        fail(unavailable(`no answer within ${this.#requestTimeoutMs} ms`)),
+      );
       return;
     }
     if (this.unreachable === "refuse") {
