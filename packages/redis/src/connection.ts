@@ -1,14 +1,18 @@
 import type { ErrorContext, OperationOptions } from "@tenure/core";
 import { UnavailableError } from "@tenure/core";
 import { boundedCall, type StoreLifecycle } from "@tenure/core/adapter";
-import type { Cluster, Redis, RedisOptions } from "ioredis";
+import type { Cluster, RedisOptions } from "ioredis";
 // ioredis is CommonJS, and its named `Redis` export is newer than ioredis 5.0.0 (the oldest release
-// the peer range admits). `module.exports.default` is the Redis class in every 5.x and 6.x.
+// the peer range admits). `module.exports.default` is the Redis class in every 5.x and 6.x; the type
+// is named through it too, since it appears in this file's declarations.
 import ioredis from "ioredis";
 import { isAuthenticationError, isNoScript, mapRedisError } from "./errors.js";
 import { electionSlot } from "./keys.js";
 import type { RedisLockStoreOptions } from "./redis-store.js";
 import type { LuaScript } from "./scripts.js";
+
+/** A standalone ioredis client. */
+type Redis = InstanceType<typeof ioredis.default>;
 
 /**
  * An ioredis client, standalone `Redis` or `Cluster`, of ioredis 5 or 6, from whichever copy of
