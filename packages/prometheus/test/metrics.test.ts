@@ -43,7 +43,7 @@ describe("bindElectorMetrics", () => {
 
   it("counts store errors by code", async () => {
     const server = new MemoryServer();
-    const store = server.connect({ timeoutMs: 50 });
+    const store = server.connect({ requestTimeoutMs: 50 });
     const registry = new Registry();
     const timing = { leaseDurationMs: 600, renewDeadlineMs: 400, retryPeriodMs: 100 };
     const elector = new Elector({ store, name: "example", identity: "pod-a", ...timing });
