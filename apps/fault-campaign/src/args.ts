@@ -5,8 +5,8 @@ import { type CampaignBackend, campaignBackends } from "./targets.ts";
 export const usage = `usage: npm run chaos -- --backend <${campaignBackends.join("|")}> [options]
 
 options:
-  --duration <seconds>   inject faults for this long (default 60)
-  --fault-count <n>      ...or stop after n faults, whichever comes first (default: no limit)
+  --duration <seconds>   inject faults for this long (default 60, or no limit when --fault-count is given)
+  --fault-count <n>      stop after n faults, or when --duration ends if it is given too (default: no limit)
   --seed <n>             seed of every random choice; the same seed replays the same faults (default: random, printed)
   --faults <list>        comma-separated fault kinds, or "all" (default: every kind the backend supports
                          except the negative controls, which are expected to produce violations)
@@ -77,14 +77,15 @@ export function parseArguments(argv: readonly string[]): Arguments | "help" {
     chosen = kinds as FaultKind[];
   }
   const seedText = values.get("--seed");
+  const faultCount = values.has("--fault-count")
+    ? positiveInteger("--fault-count", values.get("--fault-count"))
+    : Number.POSITIVE_INFINITY;
+  let durationMs = Number.isFinite(faultCount) ? Number.POSITIVE_INFINITY : 60_000;
+  if (values.has("--duration")) durationMs = positiveInteger("--duration", values.get("--duration")) * 1000;
   return {
     backend: backend as CampaignBackend,
-    durationMs: values.has("--duration")
-      ? positiveInteger("--duration", values.get("--duration")) * 1000
-      : 60_000,
-    faultCount: values.has("--fault-count")
-      ? positiveInteger("--fault-count", values.get("--fault-count"))
-      : Number.POSITIVE_INFINITY,
+    durationMs,
+    faultCount,
     seed: seedText === undefined ? Math.floor(Math.random() * 2 ** 31) : positiveInteger("--seed", seedText),
     faults: chosen,
     candidates: values.has("--candidates") ? positiveInteger("--candidates", values.get("--candidates")) : 3,
