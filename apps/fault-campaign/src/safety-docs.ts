@@ -19,6 +19,20 @@ function table(header: readonly string[], rows: readonly (readonly string[])[]):
   ].join("\n");
 }
 
+/** One sentence per backend whose store-outage recoveries exceeded the bound: how many, after which faults. */
+function overBoundNote(reports: readonly { report: CampaignReport }[]): string {
+  const notes = reports.flatMap(({ report }) => {
+    const { overBound, count, boundMs } = report.summary.recoveryAfterStoreOutage;
+    if (overBound === 0) return [];
+    const outageKinds = new Set(report.faults.filter((fault) => fault.storeOutage).map((fault) => fault.kind));
+    const kinds = Object.entries(report.summary.recoveryByKind)
+      .filter(([kind, d]) => outageKinds.has(kind as never) && d.maxMs !== null && d.maxMs > boundMs)
+      .map(([kind, d]) => `\`${kind}\` (max ${fmt(d.maxMs)})`);
+    return [`${report.backend}: ${overBound} of ${count} over ${fmt(boundMs)}, after ${kinds.join(", ")}`];
+  });
+  return notes.length === 0 ? "" : ` Over the bound in these runs: ${notes.join("; ")}.`;
+}
+
 export function renderSafetyDocs(reports: readonly { file: string; report: CampaignReport }[]): string {
   const kinds = [
     ...new Set(reports.flatMap(({ report }) => Object.keys(report.summary.faultsByKind))),
@@ -115,7 +129,10 @@ Every other violation is unexpected, and the campaign exits with status 1.
 
 The **longest gap** is the longest time in which no candidate worked. **Store outage → leader** is the
 time from the end of each store pause, restart or wipe to the next work step, against the engine's
-promise of one retry period plus one lease.
+promise of one retry period plus one lease. The end of a restart is when the store answers (a
+cluster: when it has a Raft leader again); a store that then replays earlier states of the lock is
+not yet back, and the bound holds from its last replayed state instead
+(\`docs/architecture.md\`, "Recovery after a store outage").${overBoundNote(reports)}
 
 ## Faults by kind
 
