@@ -24,7 +24,9 @@ function overBoundNote(reports: readonly { report: CampaignReport }[]): string {
   const notes = reports.flatMap(({ report }) => {
     const { overBound, count, boundMs } = report.summary.recoveryAfterStoreOutage;
     if (overBound === 0) return [];
-    const outageKinds = new Set(report.faults.filter((fault) => fault.storeOutage).map((fault) => fault.kind));
+    const outageKinds = new Set(
+      report.faults.filter((fault) => fault.storeOutage).map((fault) => fault.kind),
+    );
     const kinds = Object.entries(report.summary.recoveryByKind)
       .filter(([kind, d]) => outageKinds.has(kind as never) && d.maxMs !== null && d.maxMs > boundMs)
       .map(([kind, d]) => `\`${kind}\` (max ${fmt(d.maxMs)})`);
