@@ -19,6 +19,13 @@ function table(header: readonly string[], rows: readonly (readonly string[])[]):
   ].join("\n");
 }
 
+/** The longest fault around the longest gap, in parentheses: what the gap was spent on. */
+function gapCause(report: CampaignReport): string {
+  const around = report.faults.filter((fault) => report.summary.longestGapFaults.includes(fault.index));
+  const longest = around.sort((a, b) => b.healMs - b.startMs - (a.healMs - a.startMs))[0];
+  return longest === undefined ? "" : ` (around \`${longest.kind}\`: ${longest.detail})`;
+}
+
 /** One sentence per backend whose store-outage recoveries exceeded the bound: how many, after which faults. */
 function overBoundNote(reports: readonly { report: CampaignReport }[]): string {
   const notes = reports.flatMap(({ report }) => {
@@ -64,7 +71,7 @@ export function renderSafetyDocs(reports: readonly { file: string; report: Campa
         `**${v.overlap.unexpected}** / ${v.overlap.expected}`,
         `**${v["stale-token"].unexpected}** / ${v["stale-token"].expected}`,
         `**${v["reused-token"].unexpected}** / ${v["reused-token"].expected}`,
-        fmt(report.summary.longestGapMs),
+        `${fmt(report.summary.longestGapMs)}${gapCause(report)}`,
         `${dist(outage)}; over ${outage.boundMs} ms: ${outage.overBound}`,
         String(report.seed),
         `[${basename(file)}](${basename(file)})`,
