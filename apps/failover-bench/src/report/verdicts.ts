@@ -42,7 +42,7 @@ export function evaluateTargets(
         limit: ms(limit),
         margin: signed(limit - row.p99Ms),
         why: pass
-          ? "followers back off one retry period per failure and their observation has long expired, so the first read after the outage leads to a takeover; a renewal the old leader sent during the outage that lands late starts a fresh lease (hence the lease)"
+          ? "followers back off one retry period per failure and their observation has long expired, so the first read after the outage leads to a takeover; a renewal the old leader sent during the outage that lands late names that leader, which takes it back at once; only a late write from a process that has since restarted starts a fresh lease (hence the lease)"
           : row.failures > 0
             ? "some trials produced no leader after the outage in time (see notes)"
             : `p99 exceeds the limit by ${ms(row.p99Ms - limit)}`,
