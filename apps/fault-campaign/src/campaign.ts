@@ -5,9 +5,8 @@
 import { mkdirSync, readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { check, type FaultRecord } from "./checker.ts";
-import { allFaults, defaultFaults, type FaultKind, faults } from "./faults.ts";
+import { allFaults, defaultFaults, type FaultKind, faultPlan, faults } from "./faults.ts";
 import { Fleet } from "./fleet.ts";
-import { Random } from "./random.ts";
 import { type CampaignReport, summarize } from "./report.ts";
 import { type CampaignBackend, type CampaignTarget, startTarget } from "./targets.ts";
 import { monotonicMs, parseLog } from "./work-log.ts";
@@ -30,7 +29,6 @@ export interface CampaignOptions {
 }
 
 export async function runCampaign(options: CampaignOptions): Promise<CampaignReport> {
-  const random = new Random(options.seed);
   const log = options.log;
   const logDir = join(options.stateDir, "work-logs");
   rmSync(logDir, { recursive: true, force: true });
@@ -58,12 +56,9 @@ export async function runCampaign(options: CampaignOptions): Promise<CampaignRep
     log(`${fleet.leader() ?? "a candidate"} leads; injecting ${enabled.join(", ")}`);
     // Long enough for any election to settle after a fault: a lease, a retry, a slow call, twice over.
     const settleLimitMs = 3 * (timing.leaseDurationMs + timing.retryPeriodMs) + 5_000;
-    // Rounds of every enabled kind in a seeded random order: a short run covers each kind, a long
-    // one injects them in equal numbers.
-    const round: FaultKind[] = [];
+    const plan = faultPlan(options.seed, enabled);
     while (records.length < options.faultCount && monotonicMs() - campaignStartMs < options.durationMs) {
-      if (round.length === 0) round.push(...random.shuffle(enabled));
-      const kind = round.shift() as FaultKind;
+      const { kind, random } = plan.next().value;
       const spec = faults[kind];
       const applied = await spec.run({ fleet, target, timing, random, election });
       const record: FaultRecord = {

@@ -8,7 +8,7 @@ import type { ElectionTiming } from "@tenure/core";
 import { clockDriftTolerance } from "@tenure/core";
 import type { ViolationKind } from "./checker.ts";
 import type { Fleet } from "./fleet.ts";
-import type { Random } from "./random.ts";
+import { Random } from "./random.ts";
 import type { CampaignTarget } from "./targets.ts";
 import { monotonicMs } from "./work-log.ts";
 
@@ -323,4 +323,25 @@ export function defaultFaults(target: CampaignTarget): FaultKind[] {
 /** Every fault `target` supports, negative controls included. */
 export function allFaults(target: CampaignTarget): FaultKind[] {
   return faultKinds.filter((kind) => faults[kind].applies(target));
+}
+
+/** One planned fault: its kind, and the random numbers its choices are drawn from. */
+export interface PlannedFault {
+  readonly kind: FaultKind;
+  readonly random: Random;
+}
+
+/**
+ * The faults of a campaign from its seed: rounds of every enabled kind in a random order (a short run
+ * covers each kind, a long one injects them in equal numbers), each fault with a random stream of its
+ * own. A fault's draws can depend on the fleet when it runs (who leads, who is up), so sharing one
+ * stream would shift every later fault; with a stream each, the same seed gives the same kinds and
+ * the same choices whatever happened before.
+ */
+export function* faultPlan(seed: number, enabled: readonly FaultKind[]): Generator<PlannedFault, never> {
+  if (enabled.length === 0) throw new RangeError("no fault kind enabled");
+  const order = Random.stream(seed, 0);
+  for (let index = 1; ; ) {
+    for (const kind of order.shuffle(enabled)) yield { kind, random: Random.stream(seed, index++) };
+  }
 }

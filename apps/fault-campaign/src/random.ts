@@ -6,6 +6,17 @@ export class Random {
     this.#state = seed >>> 0;
   }
 
+  /**
+   * An independent stream for one part of a campaign (`stream` 0, 1, 2, …), fixed by `seed` alone:
+   * however many numbers one fault draws (that can depend on who leads when it runs), the faults
+   * after it draw the same numbers as in any other run with this seed.
+   */
+  static stream(seed: number, stream: number): Random {
+    let mixed = Math.imul((seed >>> 0) ^ 0x9e3779b9, 0x85ebca6b) ^ Math.imul(stream + 1, 0xc2b2ae35);
+    mixed = Math.imul(mixed ^ (mixed >>> 16), 0x7feb352d);
+    return new Random((mixed ^ (mixed >>> 15)) >>> 0);
+  }
+
   /** Uniform in [0, 1). */
   next(): number {
     this.#state = (this.#state + 0x6d2b79f5) >>> 0;
