@@ -15,6 +15,12 @@ export interface Distribution {
 
 export interface CampaignReport {
   readonly schema: 1;
+  /**
+   * How the seed becomes faults: `"stream-per-fault"` (each fault draws from its own stream, so the
+   * seed replays every fault). Absent in reports made before: one stream for the whole campaign,
+   * which replays only up to the first fault whose draws depended on the fleet's state.
+   */
+  readonly plan?: "stream-per-fault";
   readonly backend: string;
   /** Server and setup, e.g. `Redis 7.0.15 (appendonly, appendfsync always)`. */
   readonly store: string;
@@ -98,6 +104,7 @@ export function summarize(input: SummaryInput): CampaignReport {
   }
   return {
     schema: 1,
+    plan: "stream-per-fault",
     backend: input.backend,
     store: input.label,
     seed: input.seed,

@@ -26,6 +26,17 @@ function gapCause(report: CampaignReport): string {
   return longest === undefined ? "" : ` (around \`${longest.kind}\`: ${longest.detail})`;
 }
 
+/** Reports made before each fault had its own random stream replay their seed only in part. */
+function replayNote(reports: readonly { report: CampaignReport }[]): string {
+  const older = reports
+    .filter(({ report }) => report.plan !== "stream-per-fault")
+    .map(({ report }) => report.backend);
+  if (older.length === 0) return "";
+  return ` The runs of ${older.join(", ")} were made while one random stream served the whole campaign:
+the same seed gives their faults only up to the first one whose draws depended on who led, and a
+run today (a stream per fault) injects a different sequence of the same kinds in the same numbers.`;
+}
+
 /** One sentence per backend whose store-outage recoveries exceeded the bound: how many, after which faults. */
 function overBoundNote(reports: readonly { report: CampaignReport }[]): string {
   const notes = reports.flatMap(({ report }) => {
@@ -172,7 +183,8 @@ ${Object.entries({
 ## Reproducing
 
 Every choice (fault, target, duration, rate) comes from the seed; timing on a real machine still
-varies. The runs above:
+varies, and so does which candidate leads when a fault picks "the leader".${replayNote(reports)} The runs
+above:
 
 \`\`\`sh
 ${commands}
@@ -180,7 +192,7 @@ ${commands}
 
 ## Report format (schema 1)
 
-Each JSON file is one campaign: \`backend\`, \`store\`, \`seed\`, \`startedAt\`, \`durationMs\`, \`timing\`
+Each JSON file is one campaign: \`plan\` (\`"stream-per-fault"\`; absent in older reports), \`backend\`, \`store\`, \`seed\`, \`startedAt\`, \`durationMs\`, \`timing\`
 (lease, renew deadline, retry period in ms), \`candidates\`, \`faultKinds\`; \`summary\` (the counts above,
 \`violationsByKind\`, \`longestGapMs\`, \`recoveryAfterStoreOutage\` with its \`boundMs\` and \`overBound\`,
 \`recoveryAfterAnyFault\`, \`recoveryByKind\`); \`faults\` (each with \`index\`, \`kind\`, \`target\`,
