@@ -209,6 +209,30 @@ describe("leader", () => {
     expect(update?.type === "update" && update.expectedVersion).toBe("1");
   });
 
+  it("times renewals on a 20 ms grid, never later than a retry period, so many elections renew together", () => {
+    const due: number[] = [];
+    for (const sentAtMs of [2003, 2011, 2019.5]) {
+      const driver = leader();
+      driver.at(sentAtMs, { type: "timer" });
+      driver.complete(sentAtMs + 40, {
+        version: "2",
+        record: record({ holderIdentity: "me", leaderTransitions: 0 }),
+      });
+      due.push(driver.wakeAtMs ?? Number.NaN);
+    }
+    // Sent within 17 ms of each other, due at one instant: at most 20 ms (a fiftieth of the retry
+    // period, capped) before a retry period after each send.
+    expect(due).toEqual([4000, 4000, 4000]);
+    const fast = new Driver({ ...config, leaseDurationMs: 1000, renewDeadlineMs: 700, retryPeriodMs: 150 });
+    fast.at(0, { type: "start" });
+    fast.complete(0, null);
+    fast.at(0, { type: "timer" });
+    fast.complete(5, { version: "1", record: record({ holderIdentity: "me", leaderTransitions: 0 }) });
+    fast.at(151, { type: "timer" });
+    fast.complete(160, { version: "2", record: record({ holderIdentity: "me", leaderTransitions: 0 }) });
+    expect(fast.wakeAtMs).toBe(300); // 151 + 150, back to the 3 ms grid
+  });
+
   it("extends its deadline from when the renewal was sent, not when the answer came", () => {
     const driver = leader();
     driver.at(2000, { type: "timer" });

@@ -8,11 +8,12 @@ import {
   StoreLifecycle,
   snapshotOf,
 } from "@tenure/core/adapter";
-import type { Etcd3, IKeyValue } from "etcd3";
+import type { Etcd3, ICompare, IKeyValue } from "etcd3";
 import { EtcdCalls } from "./calls.js";
 import { BACKEND, type FailureContext } from "./errors.js";
 import { type EtcdLockStoreOptions, settingsOf } from "./options.js";
 import { watchKey } from "./watch.js";
+import { WriteBatcher } from "./write-batch.js";
 
 const utf8 = new TextDecoder("utf-8", { fatal: true });
 /** A version this store hands out: an etcd revision, a positive int64 in decimal. */
@@ -34,12 +35,15 @@ export class EtcdLockStore implements LockStore {
   readonly keyPrefix: string;
   /** Time limit of one call, in milliseconds. */
   readonly requestTimeoutMs: number;
+  /** Most elections' writes one etcd transaction carries (see the option of the same name). */
+  readonly maxWritesPerTransaction: number;
 
   readonly #client: Etcd3;
   readonly #ownsClient: boolean;
   readonly #user: string | undefined;
   readonly #lifecycle = new StoreLifecycle(BACKEND);
   readonly #calls: EtcdCalls;
+  readonly #batcher: WriteBatcher;
 
   constructor(options: EtcdLockStoreOptions = {}) {
     const settings = settingsOf(options);
@@ -54,6 +58,8 @@ export class EtcdLockStore implements LockStore {
       lifecycle: this.#lifecycle,
       failureContext: (name, operation) => this.#failureContext(name, operation),
     });
+    this.maxWritesPerTransaction = settings.maxWritesPerTransaction;
+    this.#batcher = new WriteBatcher(this.#client, settings.maxWritesPerTransaction);
   }
 
   /** The etcd key that holds election `name`. */
@@ -149,21 +155,15 @@ export class EtcdLockStore implements LockStore {
         stored = { ...record, leaderTransitions: tokenAbove(record.leaderTransitions, read.header.revision) };
       }
       const value = Buffer.from(encodeRecord(stored));
-      const response = await this.#client.kv.txn(
-        {
-          compare: [
-            expectedVersion === undefined
-              ? { key, target: "Create", result: "Equal", create_revision: 0 }
-              : { key, target: "Mod", result: "Equal", mod_revision: expectedVersion },
-          ],
-          success: [{ request_put: { key, value } }],
-          failure: [],
-        },
-        callOptions,
-      );
-      if (!response.succeeded) throw conflict();
-      // The put is the transaction's only write, so it happened at the revision the header reports.
-      return { mod_revision: response.header.revision, value };
+      const compare: ICompare =
+        expectedVersion === undefined
+          ? { key, target: "Create", result: "Equal", create_revision: 0 }
+          : { key, target: "Mod", result: "Equal", mod_revision: expectedVersion };
+      const outcome = await this.#batcher.put({ key, compare, value }, callOptions);
+      if (!outcome.succeeded) throw conflict();
+      // The put is the only write of this key in its round trip, so it happened at the revision
+      // the header reports (a batch commits all its writes at one revision).
+      return { mod_revision: outcome.revision, value };
     });
     return toSnapshot(written);
   }

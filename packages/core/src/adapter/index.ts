@@ -15,4 +15,4 @@ export {
 export { AsyncQueue, type AsyncQueueOptions } from "./async-queue.js";
 export { boundedCall, type CallLimits, type GiveUpReason } from "./bounded-call.js";
 export { StoreLifecycle } from "./lifecycle.js";
-export { exclusive, nonEmptyString, oneOf, positiveMs, positiveMsOrOff } from "./options.js";
+export { exclusive, integerIn, nonEmptyString, oneOf, positiveMs, positiveMsOrOff } from "./options.js";

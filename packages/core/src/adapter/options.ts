@@ -57,6 +57,26 @@ export function positiveMsOrOff(
   return positiveMs(field, value, fallback, context);
 }
 
+/** An integer from `min` to `max`; `fallback` when undefined. */
+export function integerIn(
+  field: string,
+  value: unknown,
+  min: number,
+  max: number,
+  fallback: number,
+  context: ErrorContext = {},
+): number {
+  if (value === undefined) return fallback;
+  if (typeof value !== "number" || !Number.isInteger(value) || value < min || value > max) {
+    throw new InvalidArgumentError(
+      field,
+      `must be an integer from ${min} to ${max}, got ${String(value)}`,
+      context,
+    );
+  }
+  return value;
+}
+
 /** One of `allowed`; `fallback` when undefined. */
 export function oneOf<T extends string>(
   field: string,
