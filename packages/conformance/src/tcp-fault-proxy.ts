@@ -104,9 +104,14 @@ export class TcpFaultProxy {
     const upstream = connect(this.#target.port, this.#target.host);
     const pair: [Socket, Socket] = [client, upstream];
     this.#pairs.add(pair);
+    // Reads no faster than the other side takes the bytes: a peer that stops reading (a client that
+    // no longer consumes a response) stops the proxy reading from the other one, instead of every
+    // byte it sends piling up in this process's memory.
     const forward = (from: Socket, to: Socket): void => {
       from.on("data", (chunk) => {
-        if (this.#mode === null) to.write(chunk);
+        if (this.#mode !== null || to.write(chunk) || from.isPaused()) return;
+        from.pause();
+        to.once("drain", () => from.resume());
       });
     };
     forward(client, upstream);
