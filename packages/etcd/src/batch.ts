@@ -1,4 +1,4 @@
-import type { Etcd3, ICompare, IRequestOp } from "etcd3";
+import type { Etcd3, ICompare, IKeyValue, IRangeRequest, IRequestOp, IResponseOp } from "etcd3";
 import type { CallOptions } from "./calls.js";
 
 /** One compare-and-swap write: put `value` at `key` only while `compare` holds. */
@@ -15,54 +15,90 @@ export interface PutOutcome {
   readonly revision: string;
 }
 
-/** Default of `EtcdLockStoreOptions.maxWritesPerTransaction`. */
-export const DEFAULT_MAX_WRITES_PER_TRANSACTION = 100;
+/** What one read found, and the store's revision when the round trip that carried it was served. */
+export interface RangeOutcome {
+  readonly kvs: readonly IKeyValue[];
+  readonly count: string;
+  /** The header revision: at least the revision the read saw. */
+  readonly revision: string;
+}
+
+/** Default of `EtcdLockStoreOptions.maxRequestsPerTransaction`. */
+export const DEFAULT_MAX_REQUESTS_PER_TRANSACTION = 100;
 /**
- * Most writes one batch may carry: etcd refuses a transaction whose outer branch plus one nested
+ * Most requests one batch may carry: etcd refuses a transaction whose outer branch plus one nested
  * transaction's operations exceed `--max-txn-ops` (128 by default), so 127 nested transactions of
  * one compare and one put each is the most a default server takes.
  */
-export const MAX_WRITES_PER_TRANSACTION = 127;
+export const MAX_REQUESTS_PER_TRANSACTION = 127;
 
 interface Entry {
-  readonly write: ConditionalPut;
+  /** The request as one operation of the batch's transaction. */
+  readonly op: IRequestOp;
   readonly callOptions: CallOptions;
-  readonly resolve: (outcome: PutOutcome) => void;
+  readonly resolve: (response: IResponseOp, revision: string) => void;
   readonly reject: (error: unknown) => void;
 }
 
 /**
- * Carries the compare-and-swap writes of many elections in one etcd round trip. The writes asked
- * for in the same turn of the event loop leave together, when the loop next checks for I/O
- * (`setImmediate`), as one transaction whose success branch holds one nested transaction per write,
- * each with its own compare: every write commits or fails on its own version, exactly as if sent
- * alone, and the committed ones share the round trip's revision. A batch is sent as soon as it is
- * full, and nothing waits for a batch in flight, so batching never holds a write back by more than
- * the rest of the current turn. Two writes of the same key never share a transaction (etcd refuses
- * a transaction that puts one key twice); the second opens the next batch. A lone write goes out
- * as a plain transaction, the same request as without batching.
+ * Carries the requests of many elections in one etcd round trip. The reads and compare-and-swap
+ * writes asked for in the same turn of the event loop leave together, when the loop next checks
+ * for I/O (`setImmediate`), as one transaction: a read is a range request of its own, a write a
+ * nested transaction with its own compare, so every write commits or fails on its own version,
+ * exactly as if sent alone, and the committed ones share the round trip's revision. A batch is
+ * sent as soon as it is full, and nothing waits for a batch in flight, so batching never holds a
+ * request back by more than the rest of the current turn. Two writes of one key never share a
+ * transaction (etcd refuses a transaction that puts a key twice); the second opens the next batch.
+ * A lone request goes out as it would without batching: a Range, or a plain Txn.
  *
  * Nested transactions need etcd 3.3 or later.
  */
-export class WriteBatcher {
+export class RequestBatcher {
   readonly #kv: Etcd3["kv"];
-  readonly #maxWrites: number;
-  /** The batch being filled, keyed by the lock key (as text). */
-  #open = new Map<string, Entry>();
+  readonly #maxRequests: number;
+  /** The batch being filled. */
+  #open: Entry[] = [];
+  /** Keys the open batch writes (as text). */
+  #written = new Set<string>();
   #flushScheduled = false;
 
-  constructor(client: Etcd3, maxWritesPerTransaction: number) {
+  constructor(client: Etcd3, maxRequestsPerTransaction: number) {
     this.#kv = client.kv;
-    this.#maxWrites = maxWritesPerTransaction;
+    this.#maxRequests = maxRequestsPerTransaction;
+  }
+
+  /** Reads with the others of this turn. */
+  async range(request: IRangeRequest, callOptions: CallOptions): Promise<RangeOutcome> {
+    const { response, revision } = await this.#add({ request_range: request }, undefined, callOptions);
+    const range = response.response_range;
+    return { kvs: range.kvs, count: String(range.count), revision };
   }
 
   /** Sends `write` with the others of this turn; resolves with its own outcome. */
-  put(write: ConditionalPut, callOptions: CallOptions): Promise<PutOutcome> {
-    return new Promise<PutOutcome>((resolve, reject) => {
-      const key = write.key.toString("latin1");
-      if (this.#open.has(key)) this.#flush();
-      this.#open.set(key, { write, callOptions, resolve, reject });
-      if (this.#open.size >= this.#maxWrites) this.#flush();
+  async put(write: ConditionalPut, callOptions: CallOptions): Promise<PutOutcome> {
+    const { key, compare, value } = write;
+    const op: IRequestOp = {
+      request_txn: { compare: [compare], success: [{ request_put: { key, value } }], failure: [] },
+    };
+    const { response, revision } = await this.#add(op, key.toString("latin1"), callOptions);
+    return { succeeded: response.response_txn.succeeded, revision };
+  }
+
+  #add(
+    op: IRequestOp,
+    writtenKey: string | undefined,
+    callOptions: CallOptions,
+  ): Promise<{ response: IResponseOp; revision: string }> {
+    return new Promise((resolve, reject) => {
+      if (writtenKey !== undefined && this.#written.has(writtenKey)) this.#flush();
+      this.#open.push({
+        op,
+        callOptions,
+        resolve: (response, revision) => resolve({ response, revision }),
+        reject,
+      });
+      if (writtenKey !== undefined) this.#written.add(writtenKey);
+      if (this.#open.length >= this.#maxRequests) this.#flush();
       else if (!this.#flushScheduled) {
         this.#flushScheduled = true;
         setImmediate(() => {
@@ -75,14 +111,15 @@ export class WriteBatcher {
 
   /** Sends the open batch, if it holds anything, and starts a new one. */
   #flush(): void {
-    if (this.#open.size === 0) return;
-    const entries = [...this.#open.values()];
-    this.#open = new Map();
+    if (this.#open.length === 0) return;
+    const entries = this.#open;
+    this.#open = [];
+    this.#written = new Set();
     void this.#send(entries);
   }
 
   async #send(entries: readonly Entry[]): Promise<void> {
-    // The batch ends when its most pressed write must end: the earliest deadline. Every entry
+    // The batch ends when its most pressed request must end: the earliest deadline. Every entry
     // carries the same interceptors (the store's).
     const first = entries[0] as Entry;
     let deadline = Number(first.callOptions.deadline ?? Number.POSITIVE_INFINITY);
@@ -90,26 +127,28 @@ export class WriteBatcher {
     const callOptions: CallOptions = { ...first.callOptions, deadline };
     try {
       if (entries.length === 1) {
-        const { key, compare, value } = first.write;
-        const response = await this.#kv.txn(
-          { compare: [compare], success: [{ request_put: { key, value } }], failure: [] },
-          callOptions,
-        );
-        first.resolve({ succeeded: response.succeeded, revision: String(response.header.revision) });
+        const { request_range: range, request_txn: txn } = first.op;
+        if (range !== undefined) {
+          const response = await this.#kv.range(range, callOptions);
+          first.resolve({ response_range: response } as IResponseOp, String(response.header.revision));
+        } else if (txn !== undefined) {
+          const response = await this.#kv.txn(txn, callOptions);
+          first.resolve({ response_txn: response } as IResponseOp, String(response.header.revision));
+        }
         return;
       }
-      const success: IRequestOp[] = entries.map(({ write: { key, compare, value } }) => ({
-        request_txn: { compare: [compare], success: [{ request_put: { key, value } }], failure: [] },
-      }));
-      const response = await this.#kv.txn({ compare: [], success, failure: [] }, callOptions);
+      const response = await this.#kv.txn(
+        { compare: [], success: entries.map((entry) => entry.op), failure: [] },
+        callOptions,
+      );
       const revision = String(response.header.revision);
       entries.forEach((entry, index) => {
-        const nested = response.responses[index]?.response_txn;
-        if (nested === undefined) {
+        const answer = response.responses[index];
+        if (answer === undefined) {
           entry.reject(
-            new Error(`etcd answered a batch of ${entries.length} writes without result ${index}`),
+            new Error(`etcd answered a batch of ${entries.length} requests without result ${index}`),
           );
-        } else entry.resolve({ succeeded: nested.succeeded, revision });
+        } else entry.resolve(answer, revision);
       });
     } catch (error) {
       for (const entry of entries) entry.reject(error);

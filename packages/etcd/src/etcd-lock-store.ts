@@ -9,11 +9,11 @@ import {
   snapshotOf,
 } from "@tenure/core/adapter";
 import type { Etcd3, ICompare, IKeyValue } from "etcd3";
+import { RequestBatcher } from "./batch.js";
 import { EtcdCalls } from "./calls.js";
 import { BACKEND, type FailureContext } from "./errors.js";
 import { type EtcdLockStoreOptions, settingsOf } from "./options.js";
 import { watchKey } from "./watch.js";
-import { WriteBatcher } from "./write-batch.js";
 
 const utf8 = new TextDecoder("utf-8", { fatal: true });
 /** A version this store hands out: an etcd revision, a positive int64 in decimal. */
@@ -35,15 +35,15 @@ export class EtcdLockStore implements LockStore {
   readonly keyPrefix: string;
   /** Time limit of one call, in milliseconds. */
   readonly requestTimeoutMs: number;
-  /** Most elections' writes one etcd transaction carries (see the option of the same name). */
-  readonly maxWritesPerTransaction: number;
+  /** Most requests of different elections one etcd transaction carries (see the option of the same name). */
+  readonly maxRequestsPerTransaction: number;
 
   readonly #client: Etcd3;
   readonly #ownsClient: boolean;
   readonly #user: string | undefined;
   readonly #lifecycle = new StoreLifecycle(BACKEND);
   readonly #calls: EtcdCalls;
-  readonly #batcher: WriteBatcher;
+  readonly #batcher: RequestBatcher;
 
   constructor(options: EtcdLockStoreOptions = {}) {
     const settings = settingsOf(options);
@@ -58,8 +58,8 @@ export class EtcdLockStore implements LockStore {
       lifecycle: this.#lifecycle,
       failureContext: (name, operation) => this.#failureContext(name, operation),
     });
-    this.maxWritesPerTransaction = settings.maxWritesPerTransaction;
-    this.#batcher = new WriteBatcher(this.#client, settings.maxWritesPerTransaction);
+    this.maxRequestsPerTransaction = settings.maxRequestsPerTransaction;
+    this.#batcher = new RequestBatcher(this.#client, settings.maxRequestsPerTransaction);
   }
 
   /** The etcd key that holds election `name`. */
@@ -69,7 +69,7 @@ export class EtcdLockStore implements LockStore {
 
   get(name: string, options?: OperationOptions): Promise<Snapshot | null> {
     return this.#calls.run("get", name, options, async (callOptions) => {
-      const response = await this.#client.kv.range({ key: Buffer.from(this.keyOf(name)) }, callOptions);
+      const response = await this.#batcher.range({ key: Buffer.from(this.keyOf(name)) }, callOptions);
       const kv = response.kvs[0];
       return kv === undefined ? null : toSnapshot(kv);
     });
@@ -150,9 +150,9 @@ export class EtcdLockStore implements LockStore {
     const written = await this.#calls.run(operation, name, options, async (callOptions) => {
       let stored = record;
       if (expectedVersion === undefined) {
-        const read = await this.#client.kv.range({ key, count_only: true }, callOptions);
-        if (String(read.count) !== "0") throw conflict();
-        stored = { ...record, leaderTransitions: tokenAbove(record.leaderTransitions, read.header.revision) };
+        const read = await this.#batcher.range({ key, count_only: true }, callOptions);
+        if (read.count !== "0") throw conflict();
+        stored = { ...record, leaderTransitions: tokenAbove(record.leaderTransitions, read.revision) };
       }
       const value = Buffer.from(encodeRecord(stored));
       const compare: ICompare =
@@ -187,7 +187,8 @@ function isRevision(version: string): boolean {
  * record it saw (+1), so at most that record's revision + 1; either way at most the create's own,
  * later, revision. A takeover writes the previous token + 1, at most the previous write's revision
  * + 1, at a higher revision. The key was absent at `revision`, so every write that carried a token
- * happened at or before it. The README's "Fencing tokens" lists what this cannot cover (a record
+ * happened at or before it. (A read batched with other elections' writes reports the revision
+ * after them: higher, and still below the create's own.) The README's "Fencing tokens" lists what this cannot cover (a record
  * written by something else, a restore from an older backup).
  */
 function tokenAbove(requested: number, revision: string): number {

@@ -3,8 +3,8 @@ import { exclusive, integerIn, nonEmptyString, positiveMs } from "@tenure/core/a
 import type { Etcd3, IOptions } from "etcd3";
 // etcd3 is CommonJS: take the runtime values from its module object, the types from its typings.
 import etcd3 from "etcd3";
+import { DEFAULT_MAX_REQUESTS_PER_TRANSACTION, MAX_REQUESTS_PER_TRANSACTION } from "./batch.js";
 import { BACKEND } from "./errors.js";
-import { DEFAULT_MAX_WRITES_PER_TRANSACTION, MAX_WRITES_PER_TRANSACTION } from "./write-batch.js";
 
 /** TLS material for the connection to etcd (PEM), as etcd3 / gRPC's `createSsl` takes it. */
 export interface EtcdCredentials {
@@ -50,15 +50,15 @@ export interface EtcdLockStoreOptions {
    */
   readonly requestTimeoutMs?: number;
   /**
-   * Most compare-and-swap writes of different elections that one etcd transaction carries. Writes
-   * asked for in the same turn of the event loop leave as one transaction with a nested
-   * transaction per write, each committing or failing on its own version, so a process running
-   * many elections renews them in a few round trips instead of one each. 1 sends every write
-   * alone. At most 127: etcd refuses larger transactions at its default `--max-txn-ops` (128);
-   * lower it if your cluster sets a lower limit. Nested transactions need etcd 3.3 or later.
-   * Default 100.
+   * Most requests (reads and compare-and-swap writes) of different elections that one etcd
+   * transaction carries. Requests asked for in the same turn of the event loop leave as one
+   * transaction: a read as a range request, a write as a nested transaction with its own compare,
+   * so each write commits or fails on its own version. A process running many elections then
+   * renews them in a few round trips instead of one each. 1 sends every request alone. At most
+   * 127: etcd refuses larger transactions at its default `--max-txn-ops` (128); set it lower if your
+   * cluster's limit is lower. Nested transactions need etcd 3.3 or later. Default 100.
    */
-  readonly maxWritesPerTransaction?: number;
+  readonly maxRequestsPerTransaction?: number;
 }
 
 /** Default of {@link EtcdLockStoreOptions.keyPrefix}. */
@@ -90,7 +90,7 @@ const runOnce: FaultPolicy = {
 export interface EtcdSettings {
   readonly keyPrefix: string;
   readonly requestTimeoutMs: number;
-  readonly maxWritesPerTransaction: number;
+  readonly maxRequestsPerTransaction: number;
   readonly client: Etcd3;
   /** The store created the client, so it closes it. */
   readonly ownsClient: boolean;
@@ -108,12 +108,12 @@ export function settingsOf(options: EtcdLockStoreOptions): EtcdSettings {
     DEFAULT_REQUEST_TIMEOUT_MS,
     where,
   );
-  const maxWritesPerTransaction = integerIn(
-    "maxWritesPerTransaction",
-    options.maxWritesPerTransaction,
+  const maxRequestsPerTransaction = integerIn(
+    "maxRequestsPerTransaction",
+    options.maxRequestsPerTransaction,
     1,
-    MAX_WRITES_PER_TRANSACTION,
-    DEFAULT_MAX_WRITES_PER_TRANSACTION,
+    MAX_REQUESTS_PER_TRANSACTION,
+    DEFAULT_MAX_REQUESTS_PER_TRANSACTION,
     where,
   );
   if (options.client !== undefined) {
@@ -124,7 +124,7 @@ export function settingsOf(options: EtcdLockStoreOptions): EtcdSettings {
     return {
       keyPrefix,
       requestTimeoutMs,
-      maxWritesPerTransaction,
+      maxRequestsPerTransaction,
       client: options.client,
       ownsClient: false,
       user: undefined,
@@ -165,7 +165,7 @@ export function settingsOf(options: EtcdLockStoreOptions): EtcdSettings {
   return {
     keyPrefix,
     requestTimeoutMs,
-    maxWritesPerTransaction,
+    maxRequestsPerTransaction,
     client,
     ownsClient: true,
     user: auth?.username,

@@ -7,6 +7,7 @@ import { afterAll, describe, expect, inject, it } from "vitest";
 
 const endpoint = inject("tenureServers").servers.etcd?.endpoints[0];
 if (endpoint === undefined) throw new Error("the global setup provided no etcd endpoint");
+const hosts: string = endpoint;
 const keyPrefix = `tenure-write-batch/${randomBytes(4).toString("hex")}/`;
 
 function record(holder: string, token = 1): LeaderRecord {
@@ -23,17 +24,17 @@ function record(holder: string, token = 1): LeaderRecord {
  * Writes of many elections asked for in one turn of the event loop share one etcd transaction
  * (nested transactions), and each still commits or fails on its own version, as if sent alone.
  */
-describe("etcd: writes of many elections in one transaction", () => {
+describe("etcd: requests of many elections in one transaction", () => {
   const stores: EtcdLockStore[] = [];
   afterAll(async () => {
     await Promise.allSettled(stores.map((store) => store.close()));
   });
-  function open(maxWritesPerTransaction?: number): EtcdLockStore {
+  function open(maxRequestsPerTransaction?: number): EtcdLockStore {
     const store = new EtcdLockStore({
-      hosts: endpoint,
+      hosts,
       keyPrefix,
       requestTimeoutMs: 3000,
-      maxWritesPerTransaction,
+      ...(maxRequestsPerTransaction === undefined ? {} : { maxRequestsPerTransaction }),
     });
     stores.push(store);
     return store;
@@ -88,7 +89,7 @@ describe("etcd: writes of many elections in one transaction", () => {
     expect(revisions[4]).not.toBe(revisions[3]);
   });
 
-  it("maxWritesPerTransaction 1 sends each write alone", async () => {
+  it("maxRequestsPerTransaction 1 sends each write alone", async () => {
     const store = open(1);
     const names = [1, 2, 3].map((index) => `alone-${index}`);
     const created: Snapshot[] = [];
@@ -100,12 +101,12 @@ describe("etcd: writes of many elections in one transaction", () => {
   });
 
   it.each([0, 128, 1.5, "10"])(
-    "rejects maxWritesPerTransaction %j, naming the field and the rule",
+    "rejects maxRequestsPerTransaction %j, naming the field and the rule",
     (value) => {
-      expect(() => new EtcdLockStore({ hosts: endpoint, maxWritesPerTransaction: value as number })).toThrow(
+      expect(() => new EtcdLockStore({ hosts, maxRequestsPerTransaction: value as number })).toThrow(
         expect.objectContaining({
           code: "INVALID_ARGUMENT",
-          field: "maxWritesPerTransaction",
+          field: "maxRequestsPerTransaction",
           message: expect.stringContaining("must be an integer from 1 to 127"),
         }),
       );

@@ -123,8 +123,20 @@ describe("etcd: store operations per renewal, from etcd's own metrics", () => {
       });
     }
     const allLeading = Promise.all(many.map((elector) => next(elector, "started-leading", 10_000)));
+    const beforeRamp = await scrapeMetrics(etcd.url);
     for (const elector of many) elector.start();
     await allLeading;
+    const afterRamp = await scrapeMetrics(etcd.url);
+    const rampCalls =
+      handled(afterRamp, "Txn") +
+      handled(afterRamp, "Range") -
+      handled(beforeRamp, "Txn") -
+      handled(beforeRamp, "Range");
+    console.info(
+      `etcd ${etcd.version}: ${count} elections took the lock in ${rampCalls} Txn and Range calls`,
+    );
+    // Each election reads, reads the count and creates: 600 calls one by one, a few batches here.
+    expect(rampCalls).toBeLessThanOrEqual(30);
     // Two rounds to settle, then count three.
     for (let round = 0; round < 2; round++) await next(many[0] as Elector, "renewed", 5000);
     const before = await scrapeMetrics(etcd.url);
