@@ -16,6 +16,8 @@ export interface BenchOptions {
   readonly scaleLeaseMs: number;
   readonly skipScale: boolean;
   readonly skipLoad: boolean;
+  /** Leave out the failover trials (crash, graceful, store outage). */
+  readonly skipFailover: boolean;
   readonly skipClientGo: boolean;
   readonly help: boolean;
   /** Only write the docs again from this results JSON (no servers, no trials). */
@@ -37,7 +39,7 @@ export const usage = `Usage: npm run bench -- [options]
   --soak                 the issue's five-minute scale soak (--scale-seconds 300)
   --kube-scale N         concurrent elections on Kubernetes (default 100)
   --scale-lease-ms L     lease of the scale run (default 15000, client-go's default; retry 0.15 L)
-  --no-scale, --no-load, --no-client-go   leave a part out
+  --no-scale, --no-load, --no-client-go, --no-failover   leave a part out
   --render FILE          only rewrite the docs (README.md, chart.svg) from a results JSON
   -h, --help`;
 
@@ -66,6 +68,7 @@ export function parseOptions(argv: readonly string[]): BenchOptions {
       "kube-scale": { type: "string" },
       "scale-lease-ms": { type: "string" },
       "no-scale": { type: "boolean" },
+      "no-failover": { type: "boolean" },
       "no-load": { type: "boolean" },
       "no-client-go": { type: "boolean" },
       render: { type: "string" },
@@ -99,6 +102,7 @@ export function parseOptions(argv: readonly string[]): BenchOptions {
     scaleLeaseMs,
     skipScale: values["no-scale"] === true,
     skipLoad: values["no-load"] === true,
+    skipFailover: values["no-failover"] === true,
     skipClientGo: values["no-client-go"] === true,
     help: values.help === true,
     render: values.render,

@@ -136,7 +136,8 @@ export class BenchRun {
   #share(name: Backend["name"]): number {
     const work = this.#work;
     return (
-      this.#options.trials * (work.crash() + work.graceful() + (name === "memory" ? 0 : work.outage())) +
+      (this.#options.skipFailover ? 0 : this.#options.trials) *
+        (work.crash() + work.graceful() + (name === "memory" ? 0 : work.outage())) +
       work.load(name) +
       work.scale(name)
     );
@@ -144,7 +145,10 @@ export class BenchRun {
 
   #clientGoShare(): number {
     const work = this.#work;
-    return this.#options.trials * (work.crash() + 0.5 + work.graceful()) + work.load("kubernetes");
+    return (
+      (this.#options.skipFailover ? 0 : this.#options.trials) * (work.crash() + 0.5 + work.graceful()) +
+      work.load("kubernetes")
+    );
   }
 
   #skip(backend: Backend["name"], what: string, reason: string): void {
@@ -231,6 +235,7 @@ export class BenchRun {
         this.#progress.advance(this.#work.load(backend.name));
       } else await this.#runLoad(backend.name, "tenure", backend.stats, makePool, timing);
     }
+    if (this.#options.skipFailover) return;
     try {
       const server = backends[backend.name].server ?? undefined;
       await this.#runTrials(
@@ -263,7 +268,8 @@ export class BenchRun {
       if (!this.#options.skipLoad && kube !== undefined) {
         await this.#runLoad("kubernetes", "client-go", apiserverStats(kube.kubeconfig), makePool, timing);
       }
-      await this.#runTrials("kubernetes", "client-go", makePool, timing, false, true);
+      if (!this.#options.skipFailover)
+        await this.#runTrials("kubernetes", "client-go", makePool, timing, false, true);
     } catch (error) {
       this.#skip("kubernetes", "client-go candidates", message(error));
       this.#progress.advance(this.#clientGoShare());
