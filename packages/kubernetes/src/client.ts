@@ -6,13 +6,14 @@ import {
   KubeConfig,
   Observable,
   type ObservableMiddleware,
+  type RequestContext,
   type ResponseContext,
   ResponseContext as ResponseContextClass,
   SelfDecodingBody,
 } from "@kubernetes/client-node";
 import type { Logger } from "@tenure/core";
 import { InvalidArgumentError } from "@tenure/core";
-import { boundedCall, positiveMs } from "@tenure/core/adapter";
+import { boundedCall, type GiveUpReason, positiveMs } from "@tenure/core/adapter";
 import { type CallSite, mapKubernetesError, siteContext } from "./errors.js";
 
 /** Options shared by every Kubernetes lock. */
@@ -85,6 +86,17 @@ function positiveSeconds(
   return value;
 }
 
+/** The connection pool a request goes through (undici's Dispatcher, as client-node types it). */
+type Dispatcher = NonNullable<ReturnType<RequestContext["getDispatcher"]>>;
+
+/**
+ * How long one connection pool serves a store's calls. client-node builds a new pool (so a new TLS
+ * connection) for every request; a store keeps the first and passes it on to its calls for this
+ * long, then takes the next request's fresh pool, so client certificates and CAs rotated on disk
+ * are picked up within this time.
+ */
+const CONNECTION_POOL_REUSE_MS = 60_000;
+
 const SERVICE_ACCOUNT_TOKEN = "/var/run/secrets/kubernetes.io/serviceaccount/token";
 
 /**
@@ -156,12 +168,15 @@ export class ApiCalls {
   /** The store's closing signal (StoreLifecycle.signal): a call in flight then rejects with CLOSED. */
   readonly #closing: AbortSignal;
   readonly #warned = new Set<string>();
+  /** The connection pool this store's calls share, and when it was taken into use. */
+  #pool: { readonly dispatcher: Dispatcher; readonly sinceMs: number } | undefined;
 
   constructor(backend: string, timeoutMs: number, logger: Logger | undefined, closing: AbortSignal) {
     this.#backend = backend;
     this.#timeoutMs = timeoutMs;
     this.#logger = logger;
     this.#closing = closing;
+    closing.addEventListener("abort", () => this.#retire(this.#pool?.dispatcher), { once: true });
   }
 
   /** Runs one call of a generated API method, bounded by the request timeout. */
@@ -212,8 +227,24 @@ export class ApiCalls {
       signal,
       closing: this.#closing,
       context: siteContext(site),
-      mapError: (error: unknown) => mapKubernetesError(error, site),
+      // A call that got no answer in time, or failed on the connection, may have been on a dead
+      // connection (a blackholed or restarted peer): later calls start on fresh ones.
+      onGiveUp: (reason: GiveUpReason) => {
+        if (reason === "timeout") this.#dropPool();
+      },
+      mapError: (error: unknown) => {
+        const mapped = mapKubernetesError(error, site);
+        if (mapped.code === "UNAVAILABLE") this.#dropPool();
+        return mapped;
+      },
     };
+  }
+
+  /** Retires the shared connection pool: the next call takes a fresh one. */
+  #dropPool(): void {
+    const pool = this.#pool;
+    this.#pool = undefined;
+    this.#retire(pool?.dispatcher);
   }
 
   /** Per-call options for a generated API method: our signal, and a look at the response. */
@@ -221,6 +252,7 @@ export class ApiCalls {
     const middleware: ObservableMiddleware = {
       pre: (request) => {
         request.setSignal(signal);
+        this.#sharePool(request);
         return new Observable(Promise.resolve(request));
       },
       post: (response) => {
@@ -231,6 +263,32 @@ export class ApiCalls {
     };
     // "append" keeps the client's own middleware (its User-Agent, anything the user added).
     return { middleware: [middleware], middlewareMergeStrategy: "append" };
+  }
+
+  /**
+   * Sends `request` through the store's shared connection pool instead of the fresh one the client
+   * built for it (see {@link CONNECTION_POOL_REUSE_MS}): one TLS handshake per connection, not per
+   * call. Without it, a process renewing 1,000 elections opened hundreds of TLS connections a
+   * second. A request the client sends without a pool of its own (plain HTTP, or TLS with only
+   * the system's CAs) keeps Node's shared one.
+   */
+  #sharePool(request: RequestContext): void {
+    const fresh = request.getDispatcher();
+    if (fresh === undefined || this.#closing.aborted) return;
+    const nowMs = performance.now();
+    const pool = this.#pool;
+    if (pool !== undefined && nowMs - pool.sinceMs < CONNECTION_POOL_REUSE_MS) {
+      request.setDispatcher(pool.dispatcher);
+      // The fresh pool never connected: nothing to close.
+      return;
+    }
+    this.#pool = { dispatcher: fresh, sinceMs: nowMs };
+    this.#retire(pool?.dispatcher);
+  }
+
+  /** Closes a pool once the calls and streams still using it are over. */
+  #retire(dispatcher: Dispatcher | undefined): void {
+    dispatcher?.close().catch(() => {});
   }
 
   #warn(warning: string): void {
