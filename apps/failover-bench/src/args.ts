@@ -14,6 +14,16 @@ export interface BenchOptions {
   readonly scaleElections: number;
   readonly kubeScaleElections: number;
   readonly scaleLeaseMs: number;
+  /** Elections in the Consul scale run. */
+  readonly consulScaleElections: number;
+  /** Trials per scenario of client-go and Tenure at client-go's defaults on Kubernetes (0: none). */
+  readonly kubeDefaultsTrials: number;
+  /** A busy-looping process runs beside every scale run. */
+  readonly cpuNeighbour: boolean;
+  /** Leases of the shortest-lease search, longest first; empty: no search. */
+  readonly leaseSearchMs: readonly number[];
+  /** Elections per lease-search soak. */
+  readonly searchElections: number;
   readonly skipScale: boolean;
   readonly skipLoad: boolean;
   /** Leave out the failover trials (crash, graceful, store outage). */
@@ -38,7 +48,15 @@ export const usage = `Usage: npm run bench -- [options]
   --scale-10k            10,000 elections on Redis and etcd
   --soak                 the issue's five-minute scale soak (--scale-seconds 300)
   --kube-scale N         concurrent elections on Kubernetes (default 100)
+  --consul-scale N       concurrent elections on Consul (default 100)
+  --cpu-neighbour        run a busy-looping process beside every scale run
+  --lease-search LIST    shortest stable lease: per backend, a scale soak (--scale-seconds long,
+                         with a CPU-hungry neighbour) at each lease in LIST (ms, longest first,
+                         e.g. 4000,2000,1000,500), stopping at the first with a loss or store error
+  --search-elections N   elections per lease-search soak (default 1000)
   --scale-lease-ms L     lease of the scale run (default 15000, client-go's default; retry 0.15 L)
+  --kube-defaults-trials N   also N crash and graceful trials of client-go and Tenure on Kubernetes
+                         at client-go's defaults (15 s / 10 s / 2 s) (default 0: none)
   --no-scale, --no-load, --no-client-go, --no-failover   leave a part out
   --render FILE          only rewrite the docs (README.md, chart.svg) from a results JSON
   -h, --help`;
@@ -49,6 +67,15 @@ function positiveInteger(value: string | undefined, name: string, fallback: numb
   if (!Number.isInteger(number) || number <= 0)
     throw new Error(`--${name} must be a positive integer, got ${value}`);
   return number;
+}
+
+/** The lease-search list: positive integers of milliseconds, at least 100 each, longest first. */
+function leaseList(value: string | undefined): readonly number[] {
+  if (value === undefined) return [];
+  const leases = value.split(",").map((item) => Number(item.trim()));
+  if (leases.some((lease) => !Number.isInteger(lease) || lease < 100))
+    throw new Error(`--lease-search must list leases in ms, each an integer of at least 100, got ${value}`);
+  return [...new Set(leases)].sort((a, b) => b - a);
 }
 
 export function parseOptions(argv: readonly string[]): BenchOptions {
@@ -66,6 +93,11 @@ export function parseOptions(argv: readonly string[]): BenchOptions {
       "scale-10k": { type: "boolean" },
       soak: { type: "boolean" },
       "kube-scale": { type: "string" },
+      "consul-scale": { type: "string" },
+      "kube-defaults-trials": { type: "string" },
+      "cpu-neighbour": { type: "boolean" },
+      "lease-search": { type: "string" },
+      "search-elections": { type: "string" },
       "scale-lease-ms": { type: "string" },
       "no-scale": { type: "boolean" },
       "no-failover": { type: "boolean" },
@@ -99,6 +131,14 @@ export function parseOptions(argv: readonly string[]): BenchOptions {
         ? 10_000
         : positiveInteger(values["scale-elections"], "scale-elections", 1000),
     kubeScaleElections: positiveInteger(values["kube-scale"], "kube-scale", 100),
+    consulScaleElections: positiveInteger(values["consul-scale"], "consul-scale", 100),
+    cpuNeighbour: values["cpu-neighbour"] === true,
+    kubeDefaultsTrials:
+      values["kube-defaults-trials"] === undefined
+        ? 0
+        : positiveInteger(values["kube-defaults-trials"], "kube-defaults-trials", 0),
+    leaseSearchMs: leaseList(values["lease-search"]),
+    searchElections: positiveInteger(values["search-elections"], "search-elections", 1000),
     scaleLeaseMs,
     skipScale: values["no-scale"] === true,
     skipLoad: values["no-load"] === true,

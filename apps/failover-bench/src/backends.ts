@@ -153,7 +153,7 @@ export const backends: Readonly<Record<BackendName, Backend>> = {
       label: `Consul ${consul.version}, ConsulLockStore`,
       store: { backend: "consul", address: loopback(consul.address), keyPrefix: "failover-bench/" },
       stats: consulStats(consul.url),
-      scale: 0,
+      scale: 100,
     };
   }),
   kubernetes: processBackend("kubernetes", "kubernetes", (servers) => {

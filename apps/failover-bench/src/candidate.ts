@@ -17,6 +17,11 @@ import { openStore } from "@tenure/backends";
 import { Elector } from "@tenure/core";
 import { CANDIDATE_ENV, type CandidateConfig } from "./types.js";
 
+/** CLOCK_MONOTONIC (as process.hrtime reads it) `ms` milliseconds ago. */
+function nsAgo(ms: number): bigint {
+  return process.hrtime.bigint() - BigInt(Math.round(ms * 1e6));
+}
+
 function emit(fields: Record<string, unknown>): void {
   process.stdout.write(`${JSON.stringify({ ...fields, monotonicNs: process.hrtime.bigint().toString() })}\n`);
 }
@@ -35,7 +40,14 @@ async function main(): Promise<void> {
   elector.subscribe((event) => {
     switch (event.type) {
       case "started-leading":
-        emit({ event: "started-leading", fencingToken: event.fencingToken });
+        emit({
+          event: "started-leading",
+          fencingToken: event.fencingToken,
+          // When the winning write left: its term is safe for a renew deadline from that send.
+          writeSentNs: nsAgo(
+            performance.now() - (event.safeUntilMs - config.timing.renewDeadlineMs),
+          ).toString(),
+        });
         return;
       case "stopped-leading":
         emit({ event: "stopped-leading", reason: event.reason });

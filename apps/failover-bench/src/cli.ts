@@ -39,7 +39,10 @@ async function main(): Promise<number> {
   }
   if (options.render !== undefined) {
     const results = JSON.parse(readFileSync(resolve(process.cwd(), options.render), "utf8")) as BenchResults;
-    if (results.schema !== 1) throw new Error(`${options.render} is not a failover-bench results file`);
+    if (results.schema !== 2)
+      throw new Error(
+        `${options.render} is not a failover-bench results file of schema 2 (docs/benchmarks/results-schema.md)`,
+      );
     writeDocs(options.docsDir, results);
     process.stdout.write(`${failoverTable(results.failover)}\n`);
     return 0;

@@ -26,6 +26,8 @@ export interface PoolEvent {
   readonly leader?: string | null;
   readonly reason?: string;
   readonly message?: string;
+  /** started-leading (Tenure): when the winning write was sent. */
+  readonly writeSentNs?: bigint;
 }
 
 export type KillSignal = "SIGKILL" | "SIGTERM";
@@ -134,6 +136,7 @@ abstract class ProcessPool implements CandidatePool {
           ...(parsed.leader !== undefined ? { leader: parsed.leader } : {}),
           ...(parsed.reason !== undefined ? { reason: parsed.reason } : {}),
           ...(parsed.message !== undefined ? { message: parsed.message } : {}),
+          ...(parsed.writeSentNs !== undefined ? { writeSentNs: BigInt(parsed.writeSentNs) } : {}),
         });
       });
     }
@@ -206,6 +209,9 @@ function parseLine(line: string): CandidateLine | undefined {
         ? { leader: fields.identity }
         : {}),
       ...(typeof fields.message === "string" ? { message: fields.message } : {}),
+      ...(typeof fields.writeSentNs === "string" && /^[0-9]+$/.test(fields.writeSentNs)
+        ? { writeSentNs: fields.writeSentNs }
+        : {}),
     };
   } catch {
     return undefined;

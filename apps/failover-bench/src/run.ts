@@ -20,15 +20,16 @@ import {
 import { measureLoad } from "./load.js";
 import type { CandidatePool } from "./pool.js";
 import { Progress } from "./progress.js";
-import { evaluateTargets } from "./report/verdicts.js";
+import { evaluateTargets, stableSoak } from "./report/verdicts.js";
 import { runScale } from "./scale.js";
 import { apiserverStats } from "./server-stats.js";
-import { summarize } from "./stats.js";
+import { phaseSummary, summarize } from "./stats.js";
 import { type StoreSwitch, Trials } from "./trials.js";
 import type {
   BenchResults,
   FailoverResult,
   Implementation,
+  LeaseSearchResult,
   LoadResult,
   MachineInfo,
   ScaleResult,
@@ -80,6 +81,8 @@ export class BenchRun {
   readonly #failover: FailoverResult[] = [];
   readonly #load: LoadResult[] = [];
   readonly #scale: ScaleResult[] = [];
+  readonly #leaseSearch: LeaseSearchResult[] = [];
+  #prepared: readonly PreparedBackend[] = [];
   readonly #baseTiming: Timing;
   readonly #scaleTiming: Timing;
   readonly #progress: Progress;
@@ -106,10 +109,12 @@ export class BenchRun {
     await this.#startServers();
     try {
       const prepared = await this.#prepareBackends();
+      this.#prepared = prepared;
       for (const backend of prepared) await this.#runBackend(backend);
       if (this.#options.backends.includes("kubernetes") && !this.#options.skipClientGo)
         await this.#runClientGo();
       if (!this.#options.skipScale) await this.#runScale(prepared);
+      if (this.#options.leaseSearchMs.length > 0) await this.#runLeaseSearch(prepared);
     } finally {
       this.#progress.step("stopping servers");
       await this.#harness
@@ -128,9 +133,10 @@ export class BenchRun {
     load: (name: Backend["name"]): number =>
       this.#options.skipLoad || name === "memory" ? 0 : name === "consul" ? 40 : 20,
     scale: (name: Backend["name"]): number =>
-      this.#options.skipScale || !["redis", "etcd", "kubernetes"].includes(name)
+      name === "memory"
         ? 0
-        : this.#options.scaleSeconds + 15,
+        : (this.#options.skipScale ? 0 : this.#options.scaleSeconds + 15) +
+          this.#options.leaseSearchMs.length * (this.#options.scaleSeconds + 15),
   };
 
   #share(name: Backend["name"]): number {
@@ -147,7 +153,9 @@ export class BenchRun {
     const work = this.#work;
     return (
       (this.#options.skipFailover ? 0 : this.#options.trials) * (work.crash() + 0.5 + work.graceful()) +
-      work.load("kubernetes")
+      work.load("kubernetes") +
+      // Both implementations at client-go's defaults: a 15 s lease per crash trial.
+      2 * this.#options.kubeDefaultsTrials * (DEFAULT_TIMING.leaseDurationMs / 1000 + 4)
     );
   }
 
@@ -270,6 +278,36 @@ export class BenchRun {
       }
       if (!this.#options.skipFailover)
         await this.#runTrials("kubernetes", "client-go", makePool, timing, false, true);
+      const defaultsTrials = this.#options.kubeDefaultsTrials;
+      const kubePrepared = this.#prepared.find((backend) => backend.name === "kubernetes");
+      if (defaultsTrials > 0) {
+        // client-go's own defaults (15 s / 10 s / 2 s), Tenure at the same settings beside it.
+        const defaultsPool: MakePool = (election) =>
+          clientGoPool(binary, this.#servers, election, DEFAULT_TIMING);
+        await this.#runTrials(
+          "kubernetes",
+          "client-go",
+          defaultsPool,
+          DEFAULT_TIMING,
+          false,
+          true,
+          undefined,
+          defaultsTrials,
+        );
+        if (kubePrepared !== undefined) {
+          const tenurePool: MakePool = (election) => kubePrepared.makePool(election, DEFAULT_TIMING);
+          await this.#runTrials(
+            "kubernetes",
+            "tenure",
+            tenurePool,
+            DEFAULT_TIMING,
+            kubePrepared.watch,
+            true,
+            undefined,
+            defaultsTrials,
+          );
+        }
+      }
     } catch (error) {
       this.#skip("kubernetes", "client-go candidates", message(error));
       this.#progress.advance(this.#clientGoShare());
@@ -308,9 +346,9 @@ export class BenchRun {
     watch: boolean,
     processes: boolean,
     server?: ServerName,
+    count = this.#options.trials,
   ): Promise<void> {
-    const { trials: count } = this.#options;
-    const pool = makePool(`fb-${this.#runId}-${backend}-${implementation}`);
+    const pool = makePool(`fb-${this.#runId}-${backend}-${implementation}-${timing.leaseDurationMs}`);
     const store = this.#storeSwitch(server);
     const trials = new Trials(
       pool,
@@ -352,6 +390,7 @@ export class BenchRun {
           minMs: summary.minMs,
           meanMs: summary.meanMs,
           samplesMs: run.samplesMs,
+          phases: phaseSummary(run.phases),
         });
         this.#progress.line(
           `${label} ${scenario}: p50 ${summary.p50Ms} ms, p99 ${summary.p99Ms} ms, max ${summary.maxMs} ms (${run.samplesMs.length}/${count} trials)`,
@@ -392,46 +431,98 @@ export class BenchRun {
     }
   }
 
-  async #runScale(prepared: readonly PreparedBackend[]): Promise<void> {
+  /** Elections of a backend's scale run (0: none). */
+  #scaleElections(backend: PreparedBackend): number {
     const options = this.#options;
+    if (backend.scaleElections === 0) return 0;
+    if (backend.name === "kubernetes") return options.kubeScaleElections;
+    if (backend.name === "consul") return options.consulScaleElections;
+    return options.scaleElections;
+  }
+
+  async #runScale(prepared: readonly PreparedBackend[]): Promise<void> {
     for (const backend of prepared) {
-      const elections =
-        backend.scaleElections === 0
-          ? 0
-          : backend.name === "kubernetes"
-            ? options.kubeScaleElections
-            : options.scaleElections;
-      if (elections === 0) {
-        this.#progress.advance(this.#work.scale(backend.name));
-        continue;
-      }
-      const label = `${backend.name}: scale run, ${elections} elections`;
-      this.#progress.step(label);
-      try {
-        const result = await runScale(
-          backend.name,
-          {
-            store: backend.store,
-            prefix: `fb-${this.#runId}-scale-${backend.name}`,
-            elections,
-            durationMs: options.scaleSeconds * 1000,
-            rampLimitMs: 2 * this.#scaleTiming.leaseDurationMs + 30_000,
-            timing: this.#scaleTiming,
-          },
-          (line) => this.#progress.step(`${label}: ${line}`),
+      const elections = this.#scaleElections(backend);
+      if (elections > 0) {
+        const result = await this.#scaleRun(
+          backend,
+          elections,
+          this.#scaleTiming,
+          this.#options.cpuNeighbour,
         );
-        this.#scale.push(result);
-        this.#progress.line(
-          `${backend.name} scale: ${result.leading}/${result.elections} leading, ${result.spuriousLosses} spurious losses, CPU ${result.cpuCoreShare} cores, RSS ${result.rssMaxMb} MB, ELD p99 ${result.eventLoopDelayP99Ms} ms`,
-        );
-      } catch (error) {
-        this.#skip(backend.name, "scale run", message(error));
+        if (result !== undefined) this.#scale.push(result);
       }
       this.#progress.advance(this.#work.scale(backend.name));
     }
-    for (const name of options.backends)
-      if (name === "consul" || name === "memory")
-        this.#notes.push(`${name}: no scale run by default (the issue asks for Redis, etcd and Kubernetes)`);
+    for (const name of this.#options.backends)
+      if (name === "memory") this.#notes.push("memory: no scale run (one process, no server)");
+  }
+
+  /**
+   * The shortest stable lease per backend: a soak of --search-elections at each lease of the list,
+   * longest first, with a CPU-hungry neighbour, until one is not stable.
+   */
+  async #runLeaseSearch(prepared: readonly PreparedBackend[]): Promise<void> {
+    const options = this.#options;
+    for (const backend of prepared) {
+      if (backend.scaleElections === 0) continue;
+      const soaks: ScaleResult[] = [];
+      let shortest: number | null = null;
+      for (const leaseMs of options.leaseSearchMs) {
+        if (leaseMs % backend.leaseGranularityMs !== 0) continue;
+        const result = await this.#scaleRun(backend, options.searchElections, timingFor(leaseMs), true);
+        if (result === undefined) break;
+        soaks.push(result);
+        if (!stableSoak(result)) break;
+        shortest = leaseMs;
+      }
+      this.#leaseSearch.push({
+        backend: backend.name,
+        elections: options.searchElections,
+        soaks,
+        shortestStableLeaseMs: shortest,
+      });
+      this.#progress.line(
+        `${backend.name} lease search: shortest stable lease ${shortest === null ? "none" : `${shortest} ms`}`,
+      );
+    }
+  }
+
+  async #scaleRun(
+    backend: PreparedBackend,
+    elections: number,
+    timing: Timing,
+    cpuNeighbour: boolean,
+  ): Promise<ScaleResult | undefined> {
+    const options = this.#options;
+    const label = `${backend.name}: scale run, ${elections} elections, lease ${timing.leaseDurationMs} ms${cpuNeighbour ? ", CPU neighbour" : ""}`;
+    this.#progress.step(label);
+    try {
+      const result = await runScale(
+        backend.name,
+        {
+          store: backend.store,
+          prefix: `fb-${this.#runId}-scale-${backend.name}-${timing.leaseDurationMs}`,
+          elections,
+          durationMs: options.scaleSeconds * 1000,
+          rampLimitMs: 2 * timing.leaseDurationMs + 30_000,
+          timing,
+        },
+        (line) => this.#progress.step(`${label}: ${line}`),
+        { stats: backend.stats, cpuNeighbour },
+      );
+      this.#progress.line(
+        `${label}: ${result.leading}/${result.elections} leading, ${result.spuriousLosses} spurious losses, ${result.storeErrors} store errors, CPU ${result.cpuCoreShare} cores, RSS ${result.rssMaxMb} MB, ELD p99 ${result.eventLoopDelayP99Ms} ms, ${result.storeCallsPerElectionPerRetry} store calls per election per retry`,
+      );
+      return result;
+    } catch (error) {
+      this.#skip(
+        backend.name,
+        `scale run (${elections} elections, lease ${timing.leaseDurationMs} ms)`,
+        message(error),
+      );
+      return undefined;
+    }
   }
 
   #results(): BenchResults {
@@ -451,15 +542,16 @@ export class BenchRun {
       servers: versions,
     };
     return {
-      schema: 1,
+      schema: 2,
       machine,
       options: { ...options },
       durationMs: Date.now() - this.#started,
       failover: this.#failover,
       load: this.#load,
       scale: this.#scale,
+      leaseSearch: this.#leaseSearch,
       skipped: this.#skipped,
-      targets: evaluateTargets(this.#failover, this.#load, this.#scale, 300),
+      targets: evaluateTargets(this.#failover, this.#load, this.#scale, this.#leaseSearch),
       notes: this.#notes,
     };
   }

@@ -6,6 +6,7 @@
  */
 import { monitorEventLoopDelay } from "node:perf_hooks";
 import { openStore } from "@tenure/backends";
+import type { LockStore } from "@tenure/core";
 import { Elector } from "@tenure/core";
 import { SCALE_ENV, type ScaleConfig } from "./types.js";
 
@@ -26,12 +27,16 @@ async function main(): Promise<void> {
     },
     config.rampLimitMs + config.durationMs + 30_000,
   ).unref();
-  const store = await openStore(config.store);
+  const opened = await openStore(config.store);
+  const storeCalls: Record<string, number> = { get: 0, create: 0, update: 0, watch: 0 };
+  let measuring = false;
+  const store = countingCalls(opened, (operation) => {
+    if (measuring) storeCalls[operation] = (storeCalls[operation] ?? 0) + 1;
+  });
   const leading = new Set<number>();
   let renewals = 0;
   let storeErrors = 0;
   let spuriousLosses = 0;
-  let measuring = false;
   const electors: Elector[] = [];
   const startedAt = performance.now();
   for (let index = 0; index < config.elections; index++) {
@@ -72,6 +77,7 @@ async function main(): Promise<void> {
   const measureStart = performance.now();
   let rssMax = process.memoryUsage.rss();
   measuring = true;
+  emit({ event: "measuring", durationMs: config.durationMs });
   for (let second = 0; performance.now() - measureStart < config.durationMs && second < 100_000; second++) {
     await sleep(Math.min(1000, Math.max(1, config.durationMs - (performance.now() - measureStart))));
     rssMax = Math.max(rssMax, process.memoryUsage.rss());
@@ -102,14 +108,52 @@ async function main(): Promise<void> {
     eventLoopDelayP99Ms: Math.round((histogram.percentile(99) / 1e6) * 10) / 10,
     eventLoopDelayMaxMs: Math.round((histogram.max / 1e6) * 10) / 10,
     rampComplete: leadingAtStart === config.elections,
+    storeCalls,
+    storeCallsPerElectionPerRetry:
+      Math.round(
+        (((storeCalls.get ?? 0) + (storeCalls.create ?? 0) + (storeCalls.update ?? 0)) /
+          config.elections /
+          (elapsedMs / config.timing.retryPeriodMs)) *
+          1000,
+      ) / 1000,
   };
   emit(result);
   await Promise.race([
     Promise.all(electors.map((elector) => elector.stop({ release: true }))),
     sleep(15_000),
   ]);
-  await Promise.race([store.close(), sleep(5000)]);
+  await Promise.race([opened.close(), sleep(5000)]);
   process.exit(0);
+}
+
+/** `store`, reporting each call to `count` by operation name. */
+function countingCalls(store: LockStore, count: (operation: string) => void): LockStore {
+  const watch = store.watch?.bind(store);
+  return {
+    backend: store.backend,
+    capabilities: store.capabilities,
+    get: (name, options) => {
+      count("get");
+      return store.get(name, options);
+    },
+    create: (name, record, options) => {
+      count("create");
+      return store.create(name, record, options);
+    },
+    update: (name, record, version, options) => {
+      count("update");
+      return store.update(name, record, version, options);
+    },
+    ...(watch === undefined
+      ? {}
+      : {
+          watch: (name: string, signal: AbortSignal) => {
+            count("watch");
+            return watch(name, signal);
+          },
+        }),
+    close: () => store.close(),
+  };
 }
 
 main().catch((error: unknown) => {

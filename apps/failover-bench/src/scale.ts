@@ -1,8 +1,23 @@
 /** Orchestrator side of the scale run: one worker process, its progress lines, its result. */
-import { spawn } from "node:child_process";
+import { type ChildProcess, spawn } from "node:child_process";
 import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
-import { type BackendName, SCALE_ENV, type ScaleConfig, type ScaleResult } from "./types.js";
+import type { StatsSource } from "./server-stats.js";
+import {
+  type BackendName,
+  SCALE_ENV,
+  type ScaleConfig,
+  type ScaleResult,
+  type ScaleServerOps,
+} from "./types.js";
+
+/** What a scale run measures besides the worker's own numbers. */
+export interface ScaleExtras {
+  /** The server's operation counters, read over the measured window. */
+  readonly stats?: StatsSource | undefined;
+  /** Run a busy-looping process beside the worker (the shortest-lease search's CPU-hungry neighbour). */
+  readonly cpuNeighbour?: boolean;
+}
 
 const workerEntry = fileURLToPath(new URL("./scale-worker.js", import.meta.url));
 
@@ -10,7 +25,30 @@ export async function runScale(
   backend: BackendName,
   config: ScaleConfig,
   onProgress: (message: string) => void,
+  extras: ScaleExtras = {},
 ): Promise<ScaleResult> {
+  const neighbour = extras.cpuNeighbour === true ? spawnNeighbour() : undefined;
+  try {
+    return await scaleRun(backend, config, onProgress, extras);
+  } finally {
+    neighbour?.kill("SIGKILL");
+  }
+}
+
+/** A process that keeps one core busy until killed. */
+function spawnNeighbour(): ChildProcess {
+  const child = spawn(process.execPath, ["-e", "for (;;) {}"], { stdio: "ignore" });
+  child.on("error", () => {});
+  return child;
+}
+
+async function scaleRun(
+  backend: BackendName,
+  config: ScaleConfig,
+  onProgress: (message: string) => void,
+  extras: ScaleExtras,
+): Promise<ScaleResult> {
+  let serverOps: Promise<ScaleServerOps | null> = Promise.resolve(null);
   const child = spawn(process.execPath, [workerEntry], {
     env: { ...process.env, [SCALE_ENV]: JSON.stringify(config) },
     stdio: ["ignore", "pipe", "pipe"],
@@ -30,6 +68,8 @@ export async function runScale(
         return;
       }
       if (fields.event === "result") result = fields;
+      else if (fields.event === "measuring" && extras.stats !== undefined)
+        serverOps = countServerOps(extras.stats, config).catch(() => null);
       else if (fields.event === "exiting") failure = String(fields.reason);
       else if (fields.event === "progress")
         onProgress(
@@ -70,5 +110,31 @@ export async function runScale(
     heapUsedMb: number("heapUsedMb"),
     eventLoopDelayP99Ms: number("eventLoopDelayP99Ms"),
     eventLoopDelayMaxMs: number("eventLoopDelayMaxMs"),
+    storeCalls: (result.storeCalls ?? {}) as Record<string, number>,
+    storeCallsPerElectionPerRetry: number("storeCallsPerElectionPerRetry"),
+    serverOps: await serverOps,
+    cpuNeighbour: extras.cpuNeighbour === true,
+  };
+}
+
+/** The server's reads and writes over most of the measured window (it starts as the window does). */
+async function countServerOps(stats: StatsSource, config: ScaleConfig): Promise<ScaleServerOps> {
+  const window = await stats.window(Math.max(1000, config.durationMs - 2000));
+  let reads = 0;
+  let writes = 0;
+  for (const [operation, count] of Object.entries(window.counts)) {
+    const kind = stats.classify(operation);
+    if (kind === "read") reads += count;
+    else if (kind === "write") writes += count;
+  }
+  const windowMs = Number(window.endNs - window.startNs) / 1e6;
+  return {
+    source: stats.source,
+    windowMs: Math.round(windowMs),
+    reads,
+    writes,
+    perElectionPerRetry:
+      Math.round(((reads + writes) / config.elections / (windowMs / config.timing.retryPeriodMs)) * 1000) /
+      1000,
   };
 }

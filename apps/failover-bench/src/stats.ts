@@ -1,4 +1,6 @@
 /** Percentiles and summaries of failover samples (milliseconds). Pure. */
+import type { TrialPhases } from "./trials.js";
+import type { FailoverPhases, PhaseSummary } from "./types.js";
 
 /**
  * The p-th percentile by the nearest-rank method: the smallest sample such that at least p% of the
@@ -39,4 +41,19 @@ export function summarize(samples: readonly number[]): Summary {
 /** Nanoseconds (CLOCK_MONOTONIC, as bigint) between two readings, in milliseconds. */
 export function nsToMs(fromNs: bigint, toNs: bigint): number {
   return Number(toNs - fromNs) / 1e6;
+}
+
+/** p50 and p99 of each phase over the trials that reported phases; null when none did. */
+export function phaseSummary(trials: readonly TrialPhases[]): FailoverPhases | null {
+  if (trials.length === 0) return null;
+  const phase = (pick: (trial: TrialPhases) => number): PhaseSummary => {
+    const samplesMs = trials.map((trial) => Math.round(pick(trial) * 10) / 10);
+    const { p50Ms, p99Ms } = summarize(samplesMs);
+    return { p50Ms, p99Ms, samplesMs };
+  };
+  return {
+    detection: phase((trial) => trial.detectionMs),
+    compareAndSwap: phase((trial) => trial.compareAndSwapMs),
+    notification: phase((trial) => trial.notificationMs),
+  };
 }

@@ -5,8 +5,17 @@ import type { Scenario, Timing } from "./types.js";
 
 export const CANDIDATES = 3;
 
+/** One trial's failover split into phases (ms); see FailoverPhases. */
+export interface TrialPhases {
+  readonly detectionMs: number;
+  readonly compareAndSwapMs: number;
+  readonly notificationMs: number;
+}
+
 export interface TrialRun {
   readonly samplesMs: number[];
+  /** Phases of the trials whose winner reported its write's send time (Tenure). */
+  readonly phases: TrialPhases[];
   readonly failures: number;
   readonly notes: string[];
   /** Two leaders at once (graceful: the next started before the old one stopped). */
@@ -108,9 +117,9 @@ export class Trials {
     return next === undefined ? undefined : nsToMs(resumedAt, next.ns);
   }
 
-  /** One trial: returns the failover time in ms, or undefined when no new leader came in time. */
-  async once(scenario: Scenario): Promise<number | undefined> {
-    if (scenario === "store-outage") return this.outage();
+  /** One trial: the failover time in ms (undefined when no new leader came in time), and its phases. */
+  async once(scenario: Scenario): Promise<{ sampleMs: number | undefined; phases?: TrialPhases }> {
+    if (scenario === "store-outage") return { sampleMs: await this.outage() };
     await this.fill();
     const leader = await this.settle();
     // Let the leader renew a few times, and kill at a random phase of its renewal cycle.
@@ -134,19 +143,53 @@ export class Trials {
       );
       if (ended?.event === "stopped-leading" && ended.ns > next.ns) this.overlaps += 1;
     }
+    const phases = next === undefined ? undefined : await this.phases(killedAt, next, leader.identity, mark);
     // A new candidate replaces the killed one, so every trial starts with three.
     await this.fill();
-    return next === undefined ? undefined : nsToMs(killedAt, next.ns);
+    return {
+      sampleMs: next === undefined ? undefined : nsToMs(killedAt, next.ns),
+      ...(phases === undefined ? {} : { phases }),
+    };
+  }
+
+  /** The phases of a failover to `next`: needs the write's send time and the other follower's sighting. */
+  async phases(
+    killedAt: bigint,
+    next: PoolEvent,
+    oldLeader: string,
+    mark: number,
+  ): Promise<TrialPhases | undefined> {
+    if (next.writeSentNs === undefined) return undefined;
+    const others = this.pool
+      .alive()
+      .filter((identity) => identity !== oldLeader && identity !== next.identity);
+    let notifiedNs = next.ns;
+    for (const other of others) {
+      const seen = await this.pool.waitFor(
+        (event) => event.identity === other && event.event === "new-leader" && event.leader === next.identity,
+        mark,
+        5_000,
+      );
+      if (seen === undefined) return undefined;
+      if (seen.ns > notifiedNs) notifiedNs = seen.ns;
+    }
+    return {
+      detectionMs: nsToMs(killedAt, next.writeSentNs),
+      compareAndSwapMs: nsToMs(next.writeSentNs, next.ns),
+      notificationMs: nsToMs(next.ns, notifiedNs),
+    };
   }
 
   async run(scenario: Scenario, count: number, onTrial: (done: number) => void): Promise<TrialRun> {
     const samplesMs: number[] = [];
+    const phases: TrialPhases[] = [];
     const notes: string[] = [];
     const overlapsBefore = this.overlaps;
     let failures = 0;
     for (let trial = 0; trial < count; trial++) {
       try {
-        const sample = await this.once(scenario);
+        const { sampleMs: sample, phases: trialPhases } = await this.once(scenario);
+        if (trialPhases !== undefined) phases.push(trialPhases);
         if (sample === undefined) {
           failures += 1;
           notes.push(`trial ${trial + 1}: no new leader within the limit`);
@@ -157,6 +200,6 @@ export class Trials {
       }
       onTrial(trial + 1);
     }
-    return { samplesMs, failures, notes, overlaps: this.overlaps - overlapsBefore };
+    return { samplesMs, phases, failures, notes, overlaps: this.overlaps - overlapsBefore };
   }
 }

@@ -54,6 +54,26 @@ export interface FailoverResult {
   readonly meanMs: number;
   /** Every sample, kill (or store resume) → next started-leading, in trial order (ms). */
   readonly samplesMs: readonly number[];
+  /** Crash and graceful failovers of Tenure split into phases (null: client-go, or no sample). */
+  readonly phases: FailoverPhases | null;
+}
+
+/**
+ * Where a failover's time went, per trial, as Patroni operators publish theirs: detection (kill →
+ * the winner sends its compare-and-swap: waiting for the lease, or for the release to arrive),
+ * compare-and-swap (sent → the winner starts leading), notification (the winner starts leading →
+ * the remaining follower names it).
+ */
+export interface FailoverPhases {
+  readonly detection: PhaseSummary;
+  readonly compareAndSwap: PhaseSummary;
+  readonly notification: PhaseSummary;
+}
+
+export interface PhaseSummary {
+  readonly p50Ms: number;
+  readonly p99Ms: number;
+  readonly samplesMs: readonly number[];
 }
 
 /** Store operations, from the server's own statistics. */
@@ -99,6 +119,35 @@ export interface ScaleResult {
   readonly heapUsedMb: number;
   readonly eventLoopDelayP99Ms: number;
   readonly eventLoopDelayMaxMs: number;
+  /** The store calls the electors made in the measured window, by operation (get, create, update, watch). */
+  readonly storeCalls: Readonly<Record<string, number>>;
+  /** get + create + update per election per retry period: 1 is one conditional write each, no read. */
+  readonly storeCallsPerElectionPerRetry: number;
+  /** The server's own count of operations over part of the window (round trips or commands), if it has one. */
+  readonly serverOps: ScaleServerOps | null;
+  /** A busy-looping process ran beside the scale worker for the whole run. */
+  readonly cpuNeighbour: boolean;
+}
+
+/** A scale run's operations as the store's server counted them. */
+export interface ScaleServerOps {
+  /** Where the numbers come from (etcd /metrics, Redis INFO commandstats, …). */
+  readonly source: string;
+  readonly windowMs: number;
+  readonly reads: number;
+  readonly writes: number;
+  /** Reads + writes per election per retry period: below 1 when a round trip carries several elections. */
+  readonly perElectionPerRetry: number;
+}
+
+/** The shortest-lease search of one backend: soaks at shrinking leases, with a CPU-hungry neighbour. */
+export interface LeaseSearchResult {
+  readonly backend: BackendName;
+  readonly elections: number;
+  /** Each soak, longest lease first; the search stops after the first that is not stable. */
+  readonly soaks: readonly ScaleResult[];
+  /** The shortest lease whose soak had every election leading, 0 spurious losses and 0 store errors; null if none. */
+  readonly shortestStableLeaseMs: number | null;
 }
 
 export interface SkippedBackend {
@@ -107,10 +156,13 @@ export interface SkippedBackend {
   readonly reason: string;
 }
 
+export type Verdict = "pass" | "fail" | "not evaluated";
+
 export interface TargetResult {
   readonly target: string;
   readonly backend: BackendName;
-  readonly pass: boolean;
+  /** "not evaluated": the run did not measure what the target asks (too short, too few elections, not run). */
+  readonly verdict: Verdict;
   readonly measured: string;
   readonly limit: string;
   readonly margin: string;
@@ -128,13 +180,15 @@ export interface MachineInfo {
 }
 
 export interface BenchResults {
-  readonly schema: 1;
+  /** 2 since targets carry a verdict (pass, fail, not evaluated) and the run has a lease search. */
+  readonly schema: 2;
   readonly machine: MachineInfo;
   readonly options: Readonly<Record<string, unknown>>;
   readonly durationMs: number;
   readonly failover: readonly FailoverResult[];
   readonly load: readonly LoadResult[];
   readonly scale: readonly ScaleResult[];
+  readonly leaseSearch: readonly LeaseSearchResult[];
   readonly skipped: readonly SkippedBackend[];
   readonly targets: readonly TargetResult[];
   readonly notes: readonly string[];
@@ -148,6 +202,8 @@ export interface CandidateLine {
   readonly reason?: string;
   readonly leader?: string | null;
   readonly message?: string;
+  /** started-leading (Tenure): when the winning compare-and-swap was sent. */
+  readonly writeSentNs?: string;
 }
 
 export const CANDIDATE_ENV = "FAILOVER_BENCH_CANDIDATE";

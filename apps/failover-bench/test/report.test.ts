@@ -24,6 +24,7 @@ function row(
     minMs: 1800,
     meanMs: 1900,
     samplesMs: [1800, 1900, 1990],
+    phases: null,
     ...partial,
   };
 }
@@ -79,40 +80,84 @@ const scale: ScaleResult[] = [
     heapUsedMb: 60,
     eventLoopDelayP99Ms: 12,
     eventLoopDelayMaxMs: 30,
+    storeCalls: { get: 0, create: 0, update: 30_000, watch: 0 },
+    storeCallsPerElectionPerRetry: 1,
+    serverOps: null,
+    cpuNeighbour: false,
   },
 ];
 
 describe("evaluateTargets", () => {
-  const targets = evaluateTargets(failover, load, scale, 300);
+  const targets = evaluateTargets(failover, load, scale);
   const find = (target: string, backend: string) =>
     targets.find((entry) => entry.target.startsWith(target) && entry.backend === backend);
 
   it("passes a crash p99 within lease + 250 ms and states the margin", () => {
-    expect(find("crash", "redis")).toMatchObject({ pass: true, limit: "2250 ms", margin: "+260 ms" });
+    expect(find("crash", "redis")).toMatchObject({ verdict: "pass", limit: "2250 ms", margin: "+260 ms" });
   });
 
   it("fails one beyond it, by how much", () => {
     const target = find("crash", "kubernetes");
-    expect(target?.pass).toBe(false);
+    expect(target?.verdict).toBe("fail");
     expect(target?.margin).toBe("−150 ms");
     expect(target?.why).toMatch(/exceeds the limit by 150 ms/);
   });
 
   it("judges graceful failover on watch backends only, and never client-go", () => {
-    expect(find("graceful", "redis")?.pass).toBe(true);
-    expect(find("graceful", "kubernetes")?.pass).toBe(false);
+    expect(find("graceful", "redis")?.verdict).toBe("pass");
+    expect(find("graceful", "kubernetes")?.verdict).toBe("fail");
     expect(targets.filter((entry) => entry.measured.includes("3000"))).toEqual([]);
   });
 
   it("checks one write and no read per renewal, and followers' reads", () => {
-    expect(find("one conditional write", "etcd")?.pass).toBe(true);
-    expect(find("followers send no polling", "etcd")?.pass).toBe(true);
+    expect(find("one conditional write", "etcd")?.verdict).toBe("pass");
+    expect(find("followers send no polling", "etcd")?.verdict).toBe("pass");
   });
 
-  it("says when the scale run was shorter than the five-minute soak", () => {
-    const target = find("1000 concurrent", "redis");
-    expect(target?.pass).toBe(true);
-    expect(target?.why).toMatch(/measured over 60 s, not five minutes/);
+  it("calls a scale run shorter than the soak, or smaller than the target, not evaluated, never a pass", () => {
+    const target = find("10,000 elections for 300 s", "redis");
+    expect(target?.verdict).toBe("not evaluated");
+    expect(target?.why).toMatch(/measured over 60 s, not 300 s/);
+    expect(target?.why).toMatch(/1000 elections, not 10000/);
+  });
+
+  it("judges a full soak: a pass with no loss, a failure with one", () => {
+    const soak: ScaleResult = {
+      ...(scale[0] as ScaleResult),
+      elections: 10_000,
+      leading: 10_000,
+      durationMs: 300_000,
+    };
+    const judged = (row: ScaleResult) =>
+      evaluateTargets([], [], [row]).map((entry) => [entry.target.split(":")[0], entry.verdict]);
+    expect(judged(soak)).toEqual([
+      ["10,000 elections for 300 s", "pass"],
+      ["10,000 elections in one process", "pass"],
+    ]);
+    expect(judged({ ...soak, spuriousLosses: 1, rssMaxMb: 600 })).toEqual([
+      ["10,000 elections for 300 s", "fail"],
+      ["10,000 elections in one process", "fail"],
+    ]);
+  });
+
+  it("reports the shortest stable lease, and judges it only from full soaks with a neighbour", () => {
+    const soak = (leaseMs: number, spuriousLosses: number): ScaleResult => ({
+      ...(scale[0] as ScaleResult),
+      leaseMs,
+      spuriousLosses,
+      durationMs: 300_000,
+      cpuNeighbour: true,
+    });
+    const search = {
+      backend: "etcd" as const,
+      elections: 1000,
+      soaks: [soak(2000, 0), soak(1000, 0), soak(500, 3)],
+    };
+    const [met] = evaluateTargets([], [], [], [{ ...search, shortestStableLeaseMs: 1000 }]);
+    expect(met).toMatchObject({ verdict: "pass", measured: "1000 ms" });
+    const short = { ...search, soaks: search.soaks.map((row) => ({ ...row, durationMs: 60_000 })) };
+    const [unjudged] = evaluateTargets([], [], [], [{ ...short, shortestStableLeaseMs: 1000 }]);
+    expect(unjudged?.verdict).toBe("not evaluated");
   });
 });
 
@@ -143,7 +188,7 @@ describe("renderSvg", () => {
 
 describe("renderMarkdown", () => {
   const results: BenchResults = {
-    schema: 1,
+    schema: 2,
     machine: {
       date: "2026-11-25T10:00:00.000Z",
       nproc: 2,
@@ -158,8 +203,9 @@ describe("renderMarkdown", () => {
     failover,
     load,
     scale,
+    leaseSearch: [],
     skipped: [{ backend: "consul", what: "everything", reason: "its server did not start" }],
-    targets: evaluateTargets(failover, load, scale, 300),
+    targets: evaluateTargets(failover, load, scale),
     notes: ["a note"],
   };
   const markdown = renderMarkdown(results);
@@ -171,7 +217,7 @@ describe("renderMarkdown", () => {
     expect(markdown).toContain(
       "| redis | Tenure | crash | 3 | 2000 / 1400 / 300 ms | 1900 ms | 1990 ms | 1990 ms | 0 |",
     );
-    expect(markdown).toContain("| crash | 1900 ms / 2500 ms | 0.76 | 2400 ms / 3000 ms | 0.80 |");
+    expect(markdown).toContain("| crash, 2 / 1.4 / 0.3 s | 1900 ms / 2500 ms | 0.76 | 2400 ms / 3000 ms | 0.80 |");
     expect(markdown).toContain("**consul** (everything): its server did not start");
     expect(markdown).toContain("| CPU | 2 × Test CPU |");
     expect(markdown).toContain("| redis | 7.0.15 |");

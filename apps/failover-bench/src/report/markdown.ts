@@ -2,7 +2,9 @@
 import type { BenchResults, FailoverResult } from "../types.js";
 import {
   failoverTable,
+  leaseSearchTable,
   loadTable,
+  phasesTable,
   ratioRows,
   scaleTable,
   skippedList,
@@ -41,12 +43,31 @@ export function renderMarkdown(results: BenchResults): string {
       ? [
           "### Tenure / client-go on Kubernetes (same Lease settings)",
           "",
-          table(["scenario", "p50 Tenure / client-go", "ratio", "p99 Tenure / client-go", "ratio"], ratios),
+          table(
+            [
+              "scenario, lease / renew / retry",
+              "p50 Tenure / client-go",
+              "ratio",
+              "p99 Tenure / client-go",
+              "ratio",
+            ],
+            ratios,
+          ),
           "",
         ]
       : []),
     "![failover chart](chart.svg)",
     "",
+    ...(results.failover.some((row) => row.phases !== null && row.phases !== undefined)
+      ? [
+          "### Where the time goes",
+          "",
+          "Per trial: detection is the kill → the winner sends its compare-and-swap (a crash: waiting out the lease from the last renewal seen; graceful: the release reaching the follower), compare-and-swap is that write's round trip → `started-leading`, notification is `started-leading` → the remaining follower names the new leader. The p99 of the total is not the sum of the phases' p99s.",
+          "",
+          phasesTable(results.failover),
+          "",
+        ]
+      : []),
     ...readingNotes(results.failover),
     "<details><summary>Every sample (ms, in trial order)</summary>",
     "",
@@ -67,8 +88,18 @@ export function renderMarkdown(results: BenchResults): string {
     "",
     results.scale.length === 0
       ? "Not measured."
-      : `Many elections at once in one Node process over one store client, one candidate each (so each is a leader renewing every retry period).\n\n${scaleTable(results.scale)}`,
+      : `Many elections at once in one Node process over one store client, one candidate each (so each is a leader renewing every retry period). "store calls" are the electors' calls (get, create, update) counted in the process; "server ops" are the reads and writes the server itself counted over most of the window (etcd: gRPC calls, so a batch of renewals is one Txn; Redis: commands; Kubernetes: API requests; Consul: its KV and transaction endpoints).\n\n${scaleTable(results.scale)}`,
     "",
+    ...((results.leaseSearch ?? []).length === 0
+      ? []
+      : [
+          "### Shortest stable lease",
+          "",
+          "Per backend, a soak at each lease (renew deadline 0.7 L, retry 0.15 L), longest first, with a busy-looping neighbour process taking a core, until one is not stable (a spurious loss, a store error, or an election without a leader).",
+          "",
+          leaseSearchTable(results.leaseSearch),
+          "",
+        ]),
     "## Targets",
     "",
     results.targets.length === 0 ? "Nothing to evaluate." : targetsTable(results.targets),

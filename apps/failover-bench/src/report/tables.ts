@@ -1,5 +1,12 @@
 /** The Markdown tables of a run (results in, text out). */
-import type { FailoverResult, LoadResult, ScaleResult, SkippedBackend, TargetResult } from "../types.js";
+import type {
+  FailoverResult,
+  LeaseSearchResult,
+  LoadResult,
+  ScaleResult,
+  SkippedBackend,
+  TargetResult,
+} from "../types.js";
 import { ms } from "./format.js";
 
 export function table(header: readonly string[], rows: readonly (readonly string[])[]): string {
@@ -29,23 +36,28 @@ export function failoverTable(rows: readonly FailoverResult[]): string {
 
 export function ratioRows(rows: readonly FailoverResult[]): string[][] {
   const out: string[][] = [];
-  for (const scenario of ["crash", "graceful"] as const) {
-    const tenure = rows.find(
-      (row) => row.backend === "kubernetes" && row.implementation === "tenure" && row.scenario === scenario,
-    );
-    const go = rows.find(
-      (row) =>
-        row.backend === "kubernetes" && row.implementation === "client-go" && row.scenario === scenario,
-    );
-    if (tenure === undefined || go === undefined) continue;
-    out.push([
-      scenario,
-      `${ms(tenure.p50Ms)} / ${ms(go.p50Ms)}`,
-      (tenure.p50Ms / go.p50Ms).toFixed(2),
-      `${ms(tenure.p99Ms)} / ${ms(go.p99Ms)}`,
-      (tenure.p99Ms / go.p99Ms).toFixed(2),
-    ]);
-  }
+  const leases = [...new Set(rows.filter((row) => row.backend === "kubernetes").map((row) => row.leaseMs))];
+  for (const leaseMs of leases)
+    for (const scenario of ["crash", "graceful"] as const) {
+      const find = (implementation: FailoverResult["implementation"]) =>
+        rows.find(
+          (row) =>
+            row.backend === "kubernetes" &&
+            row.implementation === implementation &&
+            row.scenario === scenario &&
+            row.leaseMs === leaseMs,
+        );
+      const tenure = find("tenure");
+      const go = find("client-go");
+      if (tenure === undefined || go === undefined) continue;
+      out.push([
+        `${scenario}, ${tenure.leaseMs / 1000} / ${tenure.renewDeadlineMs / 1000} / ${tenure.retryPeriodMs / 1000} s`,
+        `${ms(tenure.p50Ms)} / ${ms(go.p50Ms)}`,
+        (tenure.p50Ms / go.p50Ms).toFixed(2),
+        `${ms(tenure.p99Ms)} / ${ms(go.p99Ms)}`,
+        (tenure.p99Ms / go.p99Ms).toFixed(2),
+      ]);
+    }
   return out;
 }
 
@@ -79,12 +91,42 @@ export function loadTable(rows: readonly LoadResult[]): string {
   );
 }
 
+/** Where each failover's time went (Tenure rows that report phases). */
+export function phasesTable(rows: readonly FailoverResult[]): string {
+  const split = rows.filter((row) => row.phases !== null);
+  const cell = (phase: { p50Ms: number; p99Ms: number }): string => `${ms(phase.p50Ms)} / ${ms(phase.p99Ms)}`;
+  return table(
+    [
+      "backend",
+      "scenario",
+      "trials",
+      "detection p50 / p99",
+      "compare-and-swap p50 / p99",
+      "notification p50 / p99",
+      "total p50 / p99",
+    ],
+    split.map((row) => {
+      const phases = row.phases as NonNullable<FailoverResult["phases"]>;
+      return [
+        row.backend,
+        row.scenario,
+        String(phases.detection.samplesMs.length),
+        cell(phases.detection),
+        cell(phases.compareAndSwap),
+        cell(phases.notification),
+        cell(row),
+      ];
+    }),
+  );
+}
+
 export function scaleTable(rows: readonly ScaleResult[]): string {
   return table(
     [
       "backend",
       "elections",
       "lease / renew / retry",
+      "CPU neighbour",
       "measured",
       "leading",
       "ramp",
@@ -94,11 +136,14 @@ export function scaleTable(rows: readonly ScaleResult[]): string {
       "event-loop delay p99 / max",
       "store errors",
       "spurious losses",
+      "store calls / election / retry",
+      "server ops / election / retry",
     ],
     rows.map((row) => [
       row.backend,
       String(row.elections),
       `${row.leaseMs / 1000} / ${row.renewDeadlineMs / 1000} / ${row.retryPeriodMs / 1000} s`,
+      row.cpuNeighbour ? "yes" : "no",
       `${Math.round(row.durationMs / 1000)} s`,
       `${row.leading}/${row.elections}`,
       `${(row.rampMs / 1000).toFixed(1)} s`,
@@ -108,6 +153,27 @@ export function scaleTable(rows: readonly ScaleResult[]): string {
       `${row.eventLoopDelayP99Ms.toFixed(1)} / ${row.eventLoopDelayMaxMs.toFixed(1)} ms`,
       String(row.storeErrors),
       String(row.spuriousLosses),
+      row.storeCallsPerElectionPerRetry.toFixed(2),
+      row.serverOps === null
+        ? "—"
+        : `${row.serverOps.perElectionPerRetry.toFixed(3)} (${row.serverOps.reads} reads, ${row.serverOps.writes} writes in ${Math.round(row.serverOps.windowMs / 1000)} s; ${row.serverOps.source})`,
+    ]),
+  );
+}
+
+export function leaseSearchTable(rows: readonly LeaseSearchResult[]): string {
+  return table(
+    ["backend", "elections", "soaks (lease: losses / store errors / leading)", "shortest stable lease"],
+    rows.map((row) => [
+      row.backend,
+      String(row.elections),
+      row.soaks
+        .map(
+          (soak) =>
+            `${soak.leaseMs} ms: ${soak.spuriousLosses} / ${soak.storeErrors} / ${soak.leading}/${soak.elections} over ${Math.round(soak.durationMs / 1000)} s`,
+        )
+        .join("; "),
+      row.shortestStableLeaseMs === null ? "none" : `${row.shortestStableLeaseMs} ms`,
     ]),
   );
 }
@@ -118,7 +184,7 @@ export function targetsTable(rows: readonly TargetResult[]): string {
     rows.map((row) => [
       row.target,
       row.backend,
-      row.pass ? "**pass**" : "**FAIL**",
+      row.verdict === "pass" ? "**pass**" : row.verdict === "fail" ? "**FAIL**" : "not evaluated",
       row.measured,
       row.limit,
       row.margin,
