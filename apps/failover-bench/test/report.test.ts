@@ -217,7 +217,9 @@ describe("renderMarkdown", () => {
     expect(markdown).toContain(
       "| redis | Tenure | crash | 3 | 2000 / 1400 / 300 ms | 1900 ms | 1990 ms | 1990 ms | 0 |",
     );
-    expect(markdown).toContain("| crash, 2 / 1.4 / 0.3 s | 1900 ms / 2500 ms | 0.76 | 2400 ms / 3000 ms | 0.80 |");
+    expect(markdown).toContain(
+      "| crash, 2 / 1.4 / 0.3 s | 1900 ms / 2500 ms | 0.76 | 2400 ms / 3000 ms | 0.80 |",
+    );
     expect(markdown).toContain("**consul** (everything): its server did not start");
     expect(markdown).toContain("| CPU | 2 × Test CPU |");
     expect(markdown).toContain("| redis | 7.0.15 |");
