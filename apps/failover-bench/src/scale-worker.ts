@@ -10,6 +10,11 @@ import type { LockStore } from "@tenure/core";
 import { Elector } from "@tenure/core";
 import { SCALE_ENV, type ScaleConfig } from "./types.js";
 
+/** Bytes as MB, to 0.1. */
+function mb(bytes: number): number {
+  return Math.round((bytes / 2 ** 20) * 10) / 10;
+}
+
 function emit(fields: Record<string, unknown>): void {
   process.stdout.write(`${JSON.stringify({ ...fields, monotonicNs: process.hrtime.bigint().toString() })}\n`);
 }
@@ -75,12 +80,21 @@ async function main(): Promise<void> {
   histogram.enable();
   const cpuBefore = process.cpuUsage();
   const measureStart = performance.now();
-  let rssMax = process.memoryUsage.rss();
+  let rssMax = 0;
+  /** What the process's memory was made of when its RSS peaked. */
+  let atRssMax: NodeJS.MemoryUsage | undefined;
+  const sampleMemory = (): void => {
+    const usage = process.memoryUsage();
+    if (usage.rss <= rssMax) return;
+    rssMax = usage.rss;
+    atRssMax = usage;
+  };
+  sampleMemory();
   measuring = true;
   emit({ event: "measuring", durationMs: config.durationMs });
   for (let second = 0; performance.now() - measureStart < config.durationMs && second < 100_000; second++) {
     await sleep(Math.min(1000, Math.max(1, config.durationMs - (performance.now() - measureStart))));
-    rssMax = Math.max(rssMax, process.memoryUsage.rss());
+    sampleMemory();
     emit({
       event: "progress",
       phase: "measure",
@@ -103,7 +117,16 @@ async function main(): Promise<void> {
     storeErrors: storeErrors - errorsBefore,
     spuriousLosses: spuriousLosses - lossesBefore,
     cpuCoreShare: Math.round(((cpu.user + cpu.system) / 1000 / elapsedMs) * 1000) / 1000,
-    rssMaxMb: Math.round((rssMax / 2 ** 20) * 10) / 10,
+    rssMaxMb: mb(rssMax),
+    memoryAtRssMax:
+      atRssMax === undefined
+        ? null
+        : {
+            heapTotalMb: mb(atRssMax.heapTotal),
+            heapUsedMb: mb(atRssMax.heapUsed),
+            externalMb: mb(atRssMax.external),
+            arrayBuffersMb: mb(atRssMax.arrayBuffers),
+          },
     heapUsedMb: Math.round((process.memoryUsage().heapUsed / 2 ** 20) * 10) / 10,
     eventLoopDelayP99Ms: Math.round((histogram.percentile(99) / 1e6) * 10) / 10,
     eventLoopDelayMaxMs: Math.round((histogram.max / 1e6) * 10) / 10,

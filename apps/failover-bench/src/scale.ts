@@ -110,6 +110,7 @@ async function scaleRun(
     heapUsedMb: number("heapUsedMb"),
     eventLoopDelayP99Ms: number("eventLoopDelayP99Ms"),
     eventLoopDelayMaxMs: number("eventLoopDelayMaxMs"),
+    memoryAtRssMax: (result.memoryAtRssMax ?? null) as ScaleResult["memoryAtRssMax"],
     storeCalls: (result.storeCalls ?? {}) as Record<string, number>,
     storeCallsPerElectionPerRetry: number("storeCallsPerElectionPerRetry"),
     serverOps: await serverOps,

@@ -119,6 +119,13 @@ export interface ScaleResult {
   readonly heapUsedMb: number;
   readonly eventLoopDelayP99Ms: number;
   readonly eventLoopDelayMaxMs: number;
+  /** `process.memoryUsage()` when the RSS peaked: V8's reserved and used heap, and memory outside it. */
+  readonly memoryAtRssMax: {
+    readonly heapTotalMb: number;
+    readonly heapUsedMb: number;
+    readonly externalMb: number;
+    readonly arrayBuffersMb: number;
+  } | null;
   /** The store calls the electors made in the measured window, by operation (get, create, update, watch). */
   readonly storeCalls: Readonly<Record<string, number>>;
   /** get + create + update per election per retry period: 1 is one conditional write each, no read. */

@@ -80,6 +80,7 @@ const scale: ScaleResult[] = [
     heapUsedMb: 60,
     eventLoopDelayP99Ms: 12,
     eventLoopDelayMaxMs: 30,
+    memoryAtRssMax: null,
     storeCalls: { get: 0, create: 0, update: 30_000, watch: 0 },
     storeCallsPerElectionPerRetry: 1,
     serverOps: null,
@@ -233,5 +234,14 @@ describe("formatJson", () => {
     expect(formatJson({ a: { b: 1, c: [1, 2] }, d: [], e: { long, long2: long }, f: undefined })).toBe(
       `{\n  "a": { "b": 1, "c": [1, 2] },\n  "d": [],\n  "e": {\n    "long": "${long}",\n    "long2": "${long}"\n  }\n}\n`,
     );
+  });
+
+  it("fills a long array of numbers, as many per line as fit, as Biome does", () => {
+    const samples = Array.from({ length: 30 }, (_, index) => 1000 + index + 0.5);
+    const lines = formatJson({ samplesMs: samples }).split("\n");
+    expect(lines[1]).toBe('  "samplesMs": [');
+    // 4 spaces, then items of 7 characters ("1000.5,") and a space between: 14 would take 115 > 110 columns.
+    expect(lines[2]).toBe(`    ${samples.slice(0, 13).join(", ")},`);
+    expect(lines.slice(2, -3).join(" ").replace(/\s+/g, " ").trim()).toBe(samples.join(", "));
   });
 });

@@ -18,6 +18,20 @@ function printJson(value: unknown, indent: number, used: number): string {
   const flat = flatJson(value);
   if (used + flat.length <= LINE_WIDTH || typeof value !== "object" || value === null) return flat;
   const pad = "  ".repeat(indent + 1);
+  if (Array.isArray(value) && value.length > 0 && value.every((item) => typeof item === "number")) {
+    // Biome fills an array of numbers: as many per line as fit, not one per line.
+    const lines: string[] = [];
+    let line = "";
+    value.forEach((item, index) => {
+      const text = `${JSON.stringify(item)}${index < value.length - 1 ? "," : ""}`;
+      if (line !== "" && pad.length + line.length + 1 + text.length > LINE_WIDTH) {
+        lines.push(pad + line);
+        line = text;
+      } else line = line === "" ? text : `${line} ${text}`;
+    });
+    lines.push(pad + line);
+    return `[\n${lines.join("\n")}\n${"  ".repeat(indent)}]`;
+  }
   const items: string[] = Array.isArray(value)
     ? value.map((item, index) => {
         const comma = index < value.length - 1 ? 1 : 0;

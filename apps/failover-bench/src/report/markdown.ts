@@ -62,7 +62,7 @@ export function renderMarkdown(results: BenchResults): string {
       ? [
           "### Where the time goes",
           "",
-          "Per trial: detection is the kill → the winner sends its compare-and-swap (a crash: waiting out the lease from the last renewal seen; graceful: the release reaching the follower), compare-and-swap is that write's round trip → `started-leading`, notification is `started-leading` → the remaining follower names the new leader. The p99 of the total is not the sum of the phases' p99s.",
+          "Per trial: detection is the kill → the winner sends its compare-and-swap (a crash: waiting out the lease from the last renewal seen; graceful: the release reaching the follower), compare-and-swap is that write's round trip → `started-leading`, notification is `started-leading` → the remaining follower names the new leader (0 when it knew no later than the winner itself: the watch can deliver the write before the winner has read its own answer). The p99 of the total is not the sum of the phases' p99s.",
           "",
           phasesTable(results.failover),
           "",
