@@ -642,7 +642,7 @@ const MAX_RENEWAL_ALIGNMENT_MS = 20;
  * store that can carry several compare-and-swaps in one round trip (etcd, Redis pipelines) sends
  * them together instead of one by one.
  */
-export function renewalTime(config: Pick<MachineConfig, "retryPeriodMs">, sentAtMs: number): number {
+function renewalTime(config: Pick<MachineConfig, "retryPeriodMs">, sentAtMs: number): number {
   const due = sentAtMs + config.retryPeriodMs;
   const step = Math.min(MAX_RENEWAL_ALIGNMENT_MS, config.retryPeriodMs / 50);
   return step < 1 ? due : Math.floor(due / step) * step;
