@@ -20,6 +20,8 @@ export interface BenchOptions {
   readonly kubeDefaultsTrials: number;
   /** A busy-looping process runs beside every scale run. */
   readonly cpuNeighbour: boolean;
+  /** The scale worker's V8 old-generation cap (`--max-old-space-size`), in MB; 0: V8's default. */
+  readonly scaleHeapMb: number;
   /** Leases of the shortest-lease search, longest first; empty: no search. */
   readonly leaseSearchMs: readonly number[];
   /** Elections per lease-search soak. */
@@ -50,6 +52,9 @@ export const usage = `Usage: npm run bench -- [options]
   --kube-scale N         concurrent elections on Kubernetes (default 100)
   --consul-scale N       concurrent elections on Consul (default 100)
   --cpu-neighbour        run a busy-looping process beside every scale run
+  --scale-heap-mb N      run the scale worker with node --max-old-space-size=N (default 1024; 0: V8's
+                         own default, which on a machine with much memory lets the heap grow to
+                         four times what is live)
   --lease-search LIST    shortest stable lease: per backend, a scale soak (--scale-seconds long,
                          with a CPU-hungry neighbour) at each lease in LIST (ms, longest first,
                          e.g. 4000,2000,1000,500), stopping at the first with a loss or store error
@@ -99,6 +104,7 @@ export function parseOptions(argv: readonly string[]): BenchOptions {
       "lease-search": { type: "string" },
       "search-elections": { type: "string" },
       "scale-lease-ms": { type: "string" },
+      "scale-heap-mb": { type: "string" },
       "no-scale": { type: "boolean" },
       "no-failover": { type: "boolean" },
       "no-load": { type: "boolean" },
@@ -133,6 +139,8 @@ export function parseOptions(argv: readonly string[]): BenchOptions {
     kubeScaleElections: positiveInteger(values["kube-scale"], "kube-scale", 100),
     consulScaleElections: positiveInteger(values["consul-scale"], "consul-scale", 100),
     cpuNeighbour: values["cpu-neighbour"] === true,
+    scaleHeapMb:
+      values["scale-heap-mb"] === "0" ? 0 : positiveInteger(values["scale-heap-mb"], "scale-heap-mb", 1024),
     kubeDefaultsTrials:
       values["kube-defaults-trials"] === undefined
         ? 0

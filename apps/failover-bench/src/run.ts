@@ -509,7 +509,7 @@ export class BenchRun {
           timing,
         },
         (line) => this.#progress.step(`${label}: ${line}`),
-        { stats: backend.stats, cpuNeighbour },
+        { stats: backend.stats, cpuNeighbour, heapLimitMb: options.scaleHeapMb },
       );
       this.#progress.line(
         `${label}: ${result.leading}/${result.elections} leading, ${result.spuriousLosses} spurious losses, ${result.storeErrors} store errors, CPU ${result.cpuCoreShare} cores, RSS ${result.rssMaxMb} MB, ELD p99 ${result.eventLoopDelayP99Ms} ms, ${result.storeCallsPerElectionPerRetry} store calls per election per retry`,

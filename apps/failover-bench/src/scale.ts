@@ -17,6 +17,8 @@ export interface ScaleExtras {
   readonly stats?: StatsSource | undefined;
   /** Run a busy-looping process beside the worker (the shortest-lease search's CPU-hungry neighbour). */
   readonly cpuNeighbour?: boolean;
+  /** The worker's `--max-old-space-size` in MB; 0 or absent: V8's default. */
+  readonly heapLimitMb?: number;
 }
 
 const workerEntry = fileURLToPath(new URL("./scale-worker.js", import.meta.url));
@@ -49,7 +51,11 @@ async function scaleRun(
   extras: ScaleExtras,
 ): Promise<ScaleResult> {
   let serverOps: Promise<ScaleServerOps | null> = Promise.resolve(null);
-  const child = spawn(process.execPath, [workerEntry], {
+  const nodeOptions =
+    extras.heapLimitMb !== undefined && extras.heapLimitMb > 0
+      ? [`--max-old-space-size=${extras.heapLimitMb}`]
+      : [];
+  const child = spawn(process.execPath, [...nodeOptions, workerEntry], {
     env: { ...process.env, [SCALE_ENV]: JSON.stringify(config) },
     stdio: ["ignore", "pipe", "pipe"],
   });
@@ -115,6 +121,7 @@ async function scaleRun(
     storeCallsPerElectionPerRetry: number("storeCallsPerElectionPerRetry"),
     serverOps: await serverOps,
     cpuNeighbour: extras.cpuNeighbour === true,
+    nodeOptions,
   };
 }
 

@@ -134,6 +134,11 @@ export interface ScaleResult {
   readonly serverOps: ScaleServerOps | null;
   /** A busy-looping process ran beside the scale worker for the whole run. */
   readonly cpuNeighbour: boolean;
+  /**
+   * The V8 flags the worker ran with, e.g. `["--max-old-space-size=1024"]`; `[]`: V8's defaults.
+   * Absent in results written before it was recorded (those runs used V8's defaults).
+   */
+  readonly nodeOptions?: readonly string[];
 }
 
 /** A scale run's operations as the store's server counted them. */

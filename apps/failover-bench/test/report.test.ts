@@ -85,6 +85,7 @@ const scale: ScaleResult[] = [
     storeCallsPerElectionPerRetry: 1,
     serverOps: null,
     cpuNeighbour: false,
+    nodeOptions: ["--max-old-space-size=1024"],
   },
 ];
 

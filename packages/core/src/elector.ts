@@ -452,9 +452,16 @@ export class Elector {
    * renewals would only echo back (on Consul, as one blocking read per renewal), and nobody can
    * legitimately take over before its renew deadline has ended its term; if the lock was edited by
    * hand, the leader's next renewal fails its compare-and-swap within a retry period.
+   *
+   * A candidate starts watching only once its first read is answered, and not while it is trying to
+   * take the lock: most candidates that find the lock free become leaders at once, and a watch
+   * opened just before would be torn down unused (at 10,000 elections starting together, 10,000
+   * streams or connections). One whose attempt fails reads again, and then watches.
    */
   #syncWatch(): void {
-    const wanted = this.#config.watch && this.#state.role === "follower";
+    const { role, observed, pending } = this.#state;
+    const wanted =
+      this.#config.watch && role === "follower" && observed !== undefined && pending?.purpose !== "acquire";
     if (wanted && this.#watch === undefined) {
       const controller = new AbortController();
       this.#watch = controller;

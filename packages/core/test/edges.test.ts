@@ -344,14 +344,35 @@ describe("no loop spins, no wait is unbounded", () => {
     expect(store.current()?.record?.holderIdentity).toBe(""); // released, not held for a lease
   });
 
-  it("leaves no abort listener behind per watch restart", async () => {
+  it("opens no watch for a candidate that finds the lock free and takes it", async () => {
+    const time = new VirtualTime();
+    const store = new FakeStore({ watch: true });
+    const elector = candidate(store, time.clock(), "me").start();
+    await time.advanceBy(5 * timing.retryPeriodMs);
+    expect(elector.isLeader()).toBe(true);
+    expect(store.watchSignals).toHaveLength(0);
+  });
+
+  it("watches once its first read shows another holder", async () => {
     const time = new VirtualTime();
     const store = new FakeStore({ watch: true });
     store.put(record("other"));
-    store.holdWrites(); // the takeover never lands: the candidate stays a follower, and watches
+    const follower = candidate(store, time.clock(), "me").start();
+    await time.advanceBy(0);
+    expect(follower.isLeader()).toBe(false);
+    expect(store.watchSignals).toHaveLength(1);
+  });
+
+  it("leaves no abort listener behind per watch restart", async () => {
+    const time = new VirtualTime();
+    const store = new FakeStore({ watch: true });
     store.breakWatches = true;
     candidate(store, time.clock(), "me").start();
-    await time.advanceBy(10 * timing.retryPeriodMs);
+    // The holder keeps renewing, so the candidate stays a follower and watches.
+    for (let period = 0; period < 10; period++) {
+      store.put(record("other"));
+      await time.advanceBy(timing.retryPeriodMs);
+    }
     const signal = store.watchSignals[0];
     expect(store.watchSignals.length).toBeGreaterThanOrEqual(10);
     expect(signal && getEventListeners(signal, "abort").length).toBeLessThanOrEqual(1);

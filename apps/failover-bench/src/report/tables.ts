@@ -133,6 +133,7 @@ export function scaleTable(rows: readonly ScaleResult[]): string {
       "renewals/s",
       "CPU (cores)",
       "RSS max",
+      "V8 heap cap",
       "event-loop delay p99 / max",
       "store errors",
       "spurious losses",
@@ -150,6 +151,7 @@ export function scaleTable(rows: readonly ScaleResult[]): string {
       (row.renewals / (row.durationMs / 1000)).toFixed(0),
       row.cpuCoreShare.toFixed(2),
       `${row.rssMaxMb.toFixed(0)} MB`,
+      heapCap(row),
       `${row.eventLoopDelayP99Ms.toFixed(1)} / ${row.eventLoopDelayMaxMs.toFixed(1)} ms`,
       String(row.storeErrors),
       String(row.spuriousLosses),
@@ -197,4 +199,10 @@ export function skippedList(rows: readonly SkippedBackend[]): string {
   return rows.length === 0
     ? "None."
     : rows.map((row) => `- **${row.backend}** (${row.what}): ${row.reason}`).join("\n");
+}
+
+/** The worker's `--max-old-space-size`, or V8's default (also for runs made before it was recorded). */
+function heapCap(row: ScaleResult): string {
+  const flag = (row.nodeOptions ?? []).find((option) => option.startsWith("--max-old-space-size="));
+  return flag === undefined ? "V8 default" : `${flag.slice("--max-old-space-size=".length)} MB`;
 }
