@@ -44,8 +44,9 @@ export interface ObserveOptions {
    */
   readonly leaderValidityMs?: number;
   /**
-   * How often the lock is read on a store without `watch`. The observer also reads at least four
-   * times per `leaderValidityMs` while it names a leader, or every renewal would look late. Default 1 000.
+   * How often the lock is read on a store without `watch`. While the lock names a holder the observer
+   * reads six times per `leaderValidityMs`, with or without watch, or every renewal would
+   * look late (see the top of observe.ts). Default 1 000.
    */
   readonly pollIntervalMs?: number;
   /** Time limit of one read. Default 5 000. */
@@ -317,13 +318,20 @@ class Observer implements AsyncIterableIterator<ObserveItem> {
       this.#read();
       return;
     }
-    // With watch, the next read comes when the store pushes a change; without, on a timer.
-    if (this.#settings.watch || this.#done) return;
-    const validity = this.#last?.leader == null ? null : this.#validityMs(this.#current?.snapshot ?? null);
+    if (this.#done) return;
+    // While the lock names a holder, read six times per validity window, watch or not: a version
+    // counts as committed after the read before the one that showed it, so that read must be recent
+    // or a live leader's renewals would look late. A leader renewing every P stays named without a
+    // gap while P + 2 × (validity / 6) < validity, that is while P < 2/3 of the validity. Otherwise
+    // a watch store is read when it pushes a change, and a polling one every poll interval.
+    const snapshot = this.#current?.snapshot ?? null;
+    const named = (snapshot?.record?.holderIdentity ?? "") !== "";
+    const validity = named ? this.#validityMs(snapshot) : null;
+    if (validity === null && this.#settings.watch) return;
     const delayMs =
       validity === null
         ? this.#settings.pollIntervalMs
-        : Math.min(this.#settings.pollIntervalMs, validity / 4);
+        : Math.min(this.#settings.pollIntervalMs, validity / 6);
     this.#cancelPoll = this.#clock.setTimer(delayMs, () => {
       this.#cancelPoll = undefined;
       this.#read();
