@@ -59,6 +59,7 @@ export async function startSidecar(flags: SidecarFlags, dependencies: SidecarDep
         ? undefined
         : await startStatusServer({
             elector,
+            store,
             registry,
             host: flags.http.host,
             port: flags.http.port,

@@ -1,12 +1,14 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
-import type { Clock, CurrentLeader, Elector, Logger } from "@tenure/core";
-import { createHealthCheck } from "@tenure/core";
+import type { Clock, CurrentLeader, Elector, LeaderObservation, LockStore, Logger } from "@tenure/core";
+import { createHealthCheck, observe, systemClock } from "@tenure/core";
 import type { Registry } from "prom-client";
 
 export interface StatusServerOptions {
   readonly elector: Elector;
+  /** The elector's store: `/events` follows the election on it with `observe()`, read-only. */
+  readonly store: LockStore;
   /** What /metrics serves. */
   readonly registry: Registry;
   readonly host: string;
@@ -75,7 +77,8 @@ export async function startStatusServer(options: StatusServerOptions): Promise<S
         (error: unknown) => send(response, 500, "text/plain", `metrics failed: ${String(error)}\n`),
       );
     },
-    "/events": (response) => streamLeaderChanges(response, elector),
+    "/events": (response) =>
+      streamLeaderChanges(response, elector, options.store, options.clock ?? systemClock, options.logger),
   };
 
   const server = createServer((request: IncomingMessage, response: ServerResponse) => {
@@ -134,27 +137,76 @@ const STREAM_REFRESH_LIMIT_MS = 15_000;
  * Server-sent events: `event: leader` with the `GET /` answer now, on every change of leader, and
  * again every retry period (renewals extend `validForMs` without changing the leader), so a program
  * can follow the leader without polling and always holds an answer with a bound.
+ *
+ * Changes come from `observe()` on the store, which names another replica only while it has seen
+ * that replica write recently enough (see observe.ts) and says "no leader" as soon as a release or a
+ * lapse shows. This replica's own leadership comes from its elector, which knows its term exactly.
+ * Until the observer has seen a change, the elector's answer (as `GET /`) stands in.
  */
-function streamLeaderChanges(response: ServerResponse, elector: Elector): void {
+function streamLeaderChanges(
+  response: ServerResponse,
+  elector: Elector,
+  store: LockStore,
+  clock: Clock,
+  logger: Logger | undefined,
+): void {
   response.writeHead(200, {
     "content-type": "text/event-stream",
     "cache-control": "no-store",
     connection: "keep-alive",
   });
+  const abort = new AbortController();
+  let observed: LeaderObservation | undefined;
+  const answer = (): LeaderAnswer => {
+    const own = elector.currentLeader();
+    if (own.self || observed === undefined) return leaderAnswer(elector, own);
+    const nowMs = clock.now();
+    const validUntilMs = observed.validUntilMs ?? nowMs;
+    if (observed.leader === null || observed.leader === elector.identity || validUntilMs <= nowMs) {
+      return { name: "", validForMs: 0 };
+    }
+    return { name: observed.leader, validForMs: Math.floor(validUntilMs - nowMs) };
+  };
   const push = (): void => {
-    const answer = leaderAnswer(elector, elector.currentLeader());
-    response.write(`event: leader\ndata: ${JSON.stringify(answer)}\n\n`);
+    if (!response.writableEnded) response.write(`event: leader\ndata: ${JSON.stringify(answer())}\n\n`);
   };
   push();
   const unsubscribe = elector.subscribe((event) => {
-    if (event.type === "leader-changed") push();
+    if (event.type === "started-leading" || event.type === "stopped-leading") push();
     if (event.type === "stopped") response.end();
   });
   const refreshMs = Math.min(elector.timing.retryPeriodMs, STREAM_REFRESH_LIMIT_MS);
   const refresh = setInterval(push, refreshMs);
+  // How long a write the observer saw vouches for its writer. The strict bound is renewDeadline less
+  // the electors' operation timeout (a write they count was answered within it): at the timings the
+  // sidecar derives from --ttl that equals the retry period, so another replica would be dropped
+  // between any two renewals. The sidecar takes the renew deadline itself, which assumes a write
+  // reaches the store in a small part of it; still shorter than the lease `GET /` goes by.
+  const stream = observe(store, elector.name, {
+    signal: abort.signal,
+    clock,
+    leaderValidityMs: elector.timing.renewDeadlineMs,
+  });
+  void (async () => {
+    try {
+      for await (const item of stream) {
+        if (item.type === "error") {
+          logger?.warn(`/events: reading the lock failed: ${item.error.message}`, { election: elector.name });
+          continue;
+        }
+        // The first read names a holder but cannot vouch for it yet; the elector's answer stands.
+        if (item.reason === "initial" && item.leader === null && item.holder !== null) continue;
+        observed = item;
+        push();
+      }
+    } catch (error) {
+      logger?.error("/events: the observer failed", { election: elector.name, error });
+    }
+  })();
   response.on("close", () => {
     clearInterval(refresh);
     unsubscribe();
+    abort.abort();
   });
 }
 

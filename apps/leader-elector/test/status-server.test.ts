@@ -125,6 +125,52 @@ describe("status server", () => {
     abort.abort();
   });
 
+  it("/events says no leader once a crashed leader can no longer be vouched for, before anyone takes over", async () => {
+    const server = new MemoryServer();
+    const first = await replica(server, "pod-a");
+    await leaderOf(first);
+    const second = await replica(server, "pod-b");
+    await leaderOf(second);
+    const abort = new AbortController();
+    const response = await fetch(`${second.server?.url}/events`, { signal: abort.signal });
+    const reader = response.body?.getReader();
+    if (reader === undefined) throw new Error("no body");
+    let text = "";
+    const readUntil = async (pattern: RegExp): Promise<void> => {
+      while (!pattern.test(text)) {
+        const chunk = await reader.read();
+        if (chunk.done) throw new Error(`stream ended before ${pattern}`);
+        text += new TextDecoder().decode(chunk.value);
+      }
+    };
+    await readUntil(/data: \{"name":"pod-a","validForMs":\d+\}/);
+    // The stream's observer vouches for pod-a once it has seen it write: let it see two renewals.
+    await new Promise<void>((resolve) => {
+      let renewals = 0;
+      const unsubscribe = first.elector.subscribe((event) => {
+        if (event.type === "renewed" && ++renewals === 2) {
+          unsubscribe();
+          resolve();
+        }
+      });
+    });
+    const crashedAt = performance.now();
+    await first.shutdown({ release: false }); // no release: the record names pod-a for a whole ttl
+    text = "";
+    await readUntil(/data: \{"name":"","validForMs":0\}/);
+    const noticeMs = performance.now() - crashedAt;
+    // Negative control: the elector's own view, which /events followed before, still names pod-a.
+    const plain = (await (await fetch(`${second.server?.url}/`)).json()) as { name: string };
+    expect(plain.name).toBe("pod-a");
+    // The observer vouches for pod-a at most a renew deadline (1 s at --ttl=2s) past a write it saw;
+    // pod-b may take over only a full ttl (2 s) after its own sighting.
+    expect(noticeMs).toBeLessThan(1_800);
+    expect(text).not.toContain('"name":"pod-b"');
+    expect(second.elector.isLeader()).toBe(false);
+    await readUntil(/data: \{"name":"pod-b","validForMs":\d+,"fencingToken":\d+\}/);
+    abort.abort();
+  });
+
   it("is not ready when the store refuses for a reason waiting will not fix", async () => {
     const server = new MemoryServer();
     const inner = server.connect();

@@ -12,6 +12,8 @@ import {
 } from "./errors.js";
 import type { ElectorEvent, IterateOptions } from "./events.js";
 import { EventHub } from "./events.js";
+import type { HealthPolicy, HealthPolicyOptions } from "./health-policy.js";
+import { HealthMonitor, resolveHealthPolicy } from "./health-policy.js";
 import type { Logger } from "./logger.js";
 import { silentLogger } from "./logger.js";
 import type {
@@ -97,6 +99,13 @@ export interface ElectorOptions extends Partial<ElectionTiming> {
   }) => void;
   /** Called when another candidate (or this one) is seen to hold the lock. */
   readonly onNewLeader?: (identity: string) => void;
+  /**
+   * A health check (see health-policy.ts): after `failureThreshold` failures in a row a leader steps
+   * down (`onUnhealthy`: release, or stop renewing) and the candidate does not campaign until
+   * `successThreshold` passes in a row. With a check, a candidate campaigns only after its first pass.
+   * Default: none.
+   */
+  readonly health?: HealthPolicyOptions;
 }
 
 /** What `Elector.status()` reports. */
@@ -180,6 +189,10 @@ export class Elector {
   #started = false;
   #stopped: Promise<void>;
   #resolveStopped: () => void = () => {};
+  readonly #healthPolicy: HealthPolicy | undefined;
+  #healthMonitor: HealthMonitor | undefined;
+  /** Until when a `resign()` of the user holds this candidate off, so a health recovery keeps it. */
+  #userHoldOffUntilMs = Number.NEGATIVE_INFINITY;
 
   /** Validates the options; throws InvalidArgumentError naming the field and the rule. Call `start()` to run. */
   constructor(options: ElectorOptions) {
@@ -221,6 +234,10 @@ export class Elector {
       identity: options.identity,
       watch: store.capabilities.watch && store.watch !== undefined,
     };
+    this.#healthPolicy =
+      options.health === undefined
+        ? undefined
+        : resolveHealthPolicy(options.health, timing.retryPeriodMs, context);
     this.#stopped = new Promise((resolve) => {
       this.#resolveStopped = resolve;
     });
@@ -241,6 +258,7 @@ export class Elector {
     this.#started = true;
     this.#logger.debug("elector starting", { ...this.#context(), identity: this.identity, ...this.timing });
     this.#dispatch({ type: "start" });
+    this.#startHealthMonitor();
     return this;
   }
 
@@ -285,6 +303,7 @@ export class Elector {
     if (!this.#started || this.#state.role === "stopped") {
       return Promise.reject(new ClosedError("the elector is not running", this.#context()));
     }
+    this.#userHoldOffUntilMs = this.#clock.now() + holdOffMs;
     return new Promise((resolve) => {
       this.#resigned.push(resolve);
       this.#dispatch({ type: "resign", holdOffMs });
@@ -394,6 +413,68 @@ export class Elector {
    */
   events(options: IterateOptions = {}): AsyncIterableIterator<ElectorEvent> {
     return this.#hub.iterate(options);
+  }
+
+  /**
+   * Runs the health check, if there is one. The candidate stays out of the campaign with a hold-off
+   * renewed after every check while it is not healthy (so a monitor that stopped could not hold it off
+   * for ever), and a verdict of "unhealthy" makes a leader step down per `onUnhealthy`.
+   */
+  #startHealthMonitor(): void {
+    const policy = this.#healthPolicy;
+    if (policy === undefined || this.#state.role === "stopped") return;
+    const holdOffMs = 2 * policy.intervalMs + policy.timeoutMs;
+    const holdOff = (): void =>
+      this.#dispatch({
+        type: "resign",
+        holdOffMs,
+        release: policy.onUnhealthy === "release",
+        reason: "unhealthy",
+      });
+    const monitor = new HealthMonitor(policy, this.#clock, {
+      onFailure: (failure, consecutiveFailures) => {
+        const detail =
+          failure.kind === "threw"
+            ? `threw: ${failure.error instanceof Error ? failure.error.message : String(failure.error)}`
+            : failure.kind === "timeout"
+              ? `timed out after ${failure.timeoutMs} ms`
+              : failure.kind === "still-running"
+                ? "the previous check is still running"
+                : "reported unhealthy";
+        this.#logger.warn(
+          `health check failed (${consecutiveFailures} in a row): ${detail}`,
+          this.#context(),
+        );
+        this.#hub.emit({
+          type: "health-check-failed",
+          atMs: this.#clock.now(),
+          failure,
+          consecutiveFailures,
+        });
+      },
+      onVerdict: (healthy) => {
+        const log = healthy ? this.#logger.info : this.#logger.warn;
+        log.call(
+          this.#logger,
+          healthy ? "healthy: campaigning" : "unhealthy: not campaigning",
+          this.#context(),
+        );
+        this.#hub.emit({ type: "health-changed", atMs: this.#clock.now(), healthy });
+        if (!healthy) {
+          holdOff();
+        } else if (this.#state.role === "follower") {
+          // Campaign again at once, unless the user's own resign() still holds this candidate off.
+          const userHoldOffMs = Math.max(0, this.#userHoldOffUntilMs - this.#clock.now());
+          this.#dispatch({ type: "resign", holdOffMs: userHoldOffMs });
+        }
+      },
+      onChecked: () => {
+        if (!monitor.healthy && this.#state.role !== "stopped") holdOff();
+      },
+    });
+    this.#healthMonitor = monitor;
+    holdOff(); // not yet checked: no campaign until the first check passes
+    monitor.start();
   }
 
   #context(): { backend: string; election: string } {
@@ -726,6 +807,8 @@ export class Elector {
     this.#cancelWake = undefined;
     this.#watch?.abort();
     this.#watch = undefined;
+    this.#healthMonitor?.stop();
+    this.#healthMonitor = undefined;
     this.#logger.debug("elector stopped", this.#context());
     this.#hub.emit({ type: "stopped", atMs });
     this.#hub.close();

@@ -1,5 +1,6 @@
 import { AsyncQueue } from "./adapter/async-queue.js";
 import { InvalidArgumentError, type TenureError } from "./errors.js";
+import type { HealthFailure } from "./health-policy.js";
 import type { Purpose, StepDownReason } from "./machine.js";
 
 /** Everything an Elector reports. `atMs` is the elector's monotonic clock when it happened. */
@@ -49,6 +50,24 @@ export type ElectorEvent =
       readonly atMs: number;
       readonly error: TenureError;
       readonly purpose: Purpose;
+    }
+  | {
+      /** One run of the `health` option's check failed (returned false, threw, timed out, still running). */
+      readonly type: "health-check-failed";
+      readonly atMs: number;
+      readonly failure: HealthFailure;
+      /** Failures in a row, this one included. */
+      readonly consecutiveFailures: number;
+    }
+  | {
+      /**
+       * The health verdict changed: `false` after the failure threshold (a leader steps down with
+       * reason `unhealthy`, a candidate stops campaigning), `true` after the success threshold (and
+       * after the first passing check: until then a candidate with a health check does not campaign).
+       */
+      readonly type: "health-changed";
+      readonly atMs: number;
+      readonly healthy: boolean;
     }
   | { readonly type: "stopped"; readonly atMs: number };
 

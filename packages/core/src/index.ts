@@ -35,6 +35,13 @@ export type { ElectorEvent, IterateOptions } from "./events.js";
 export { DEFAULT_MAX_BUFFERED_EVENTS } from "./events.js";
 export type { HealthCheckOptions, HealthReport } from "./health.js";
 export { createHealthCheck } from "./health.js";
+export type {
+  HealthCheck,
+  HealthCheckResult,
+  HealthFailure,
+  HealthPolicyOptions,
+  UnhealthyAction,
+} from "./health-policy.js";
 export type { ConsoleLoggerOptions, LogFields, Logger, LogLevel } from "./logger.js";
 export { createConsoleLogger, silentLogger } from "./logger.js";
 export type {
@@ -53,6 +60,13 @@ export type {
   Term,
 } from "./machine.js";
 export { currentLeader, initialState, isLeading, observedExpiryMs, step } from "./machine.js";
+export type {
+  LeaderObservation,
+  ObserveItem,
+  ObserveOptions,
+  ObserverError,
+} from "./observe.js";
+export { observe } from "./observe.js";
 export type { DecodeResult, LeaderRecord, Snapshot } from "./record.js";
 export {
   assertValidRecord,

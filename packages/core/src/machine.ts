@@ -139,7 +139,9 @@ export type StepDownReason =
   /** `stop()` was called. */
   | "stopped"
   /** `resign()` was called: released, still a candidate. */
-  | "resigned";
+  | "resigned"
+  /** The elector's health check failed its threshold (see health-policy.ts): still a candidate. */
+  | "unhealthy";
 
 /** What the runtime must do after a step, in order. */
 export type Effect =
@@ -186,8 +188,16 @@ export type MachineEvent =
   | { readonly type: "completed"; readonly operationId: number; readonly result: OperationResult }
   /** Stop; release the lock first when leading and `release` is true. */
   | { readonly type: "stop"; readonly release: boolean }
-  /** Step down and release, but stay a candidate; do not acquire again for `holdOffMs`. */
-  | { readonly type: "resign"; readonly holdOffMs: number };
+  /**
+   * Step down and release, but stay a candidate; do not acquire again for `holdOffMs`. `release:
+   * false` steps down without writing (the lock lapses after its lease); `reason` names the step-down.
+   */
+  | {
+      readonly type: "resign";
+      readonly holdOffMs: number;
+      readonly release?: boolean;
+      readonly reason?: "resigned" | "unhealthy";
+    };
 
 export interface StepResult {
   readonly state: MachineState;
@@ -332,7 +342,13 @@ function apply(
     case "stop":
       return stop(state, event.release, effects);
     case "resign":
-      return resign(state, now.monotonicMs + Math.max(0, event.holdOffMs), effects);
+      return resign(
+        state,
+        now.monotonicMs + Math.max(0, event.holdOffMs),
+        effects,
+        event.release ?? true,
+        event.reason ?? "resigned",
+      );
   }
 }
 
@@ -358,10 +374,18 @@ function stop(state: MachineState, release: boolean, effects: Effect[]): Machine
  * Steps down (aborting first) and releases, like `stop({ release: true })`, but stays a candidate:
  * the lock is handed on at once, and this candidate does not acquire again before `campaignAfterMs`.
  */
-function resign(state: MachineState, campaignAfterMs: number, effects: Effect[]): MachineState {
+function resign(
+  state: MachineState,
+  campaignAfterMs: number,
+  effects: Effect[],
+  release: boolean,
+  reason: "resigned" | "unhealthy",
+): MachineState {
   if (state.role === "releasing" || state.role === "stopped") return state;
   const term = state.term;
-  const stepped = { ...stepDown(state, "resigned", effects), campaignAfterMs };
+  const stepped = { ...stepDown(state, reason, effects), campaignAfterMs };
+  // Without a release the record keeps naming us: others wait out its lease, as after a crash.
+  if (term !== null && !release) return stepped;
   if (term !== null) {
     return { ...stepped, role: "releasing", term, releaseAttempts: 0, afterRelease: "follow" };
   }
