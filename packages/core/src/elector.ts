@@ -75,6 +75,20 @@ export interface ElectorOptions extends Partial<ElectionTiming> {
   readonly name: string;
   /** This candidate's identity, unique among candidates (a pod name, a hostname plus pid). */
   readonly identity: string;
+  /**
+   * A coordinator picks the holder (Kubernetes Coordinated Leader Election, with a `LeaseCandidate`
+   * from `@tenure/kubernetes` published for this identity): this candidate never creates or takes
+   * over the lock itself; it starts a term when the store names it as holder, with a
+   * compare-and-swap on that version and a new fencing token. Default false.
+   */
+  readonly coordinated?: boolean;
+  /**
+   * While leading, watch the lock (where the store can) and, when the store asks for another holder
+   * (`Snapshot.preferredHolder`, a Lease's `spec.preferredHolder`), step down and release at once, as
+   * `resign()` does (the step-down reason is `"yielded"`). Without `coordinated` this candidate then
+   * stays out for one lease. Default: the value of `coordinated`.
+   */
+  readonly yieldToPreferredHolder?: boolean;
   /** Write an empty holder on `stop()` so the next leader takes over at once. Default true. */
   readonly releaseOnStop?: boolean;
   /**
@@ -220,6 +234,8 @@ export class Elector {
       ...timing,
       identity: options.identity,
       watch: store.capabilities.watch && store.watch !== undefined,
+      coordinated: options.coordinated === true,
+      yieldToPreferredHolder: options.yieldToPreferredHolder ?? options.coordinated === true,
     };
     this.#stopped = new Promise((resolve) => {
       this.#resolveStopped = resolve;
@@ -451,10 +467,15 @@ export class Elector {
    * Followers watch the lock so that they see a release at once; a leader does not. Its own
    * renewals would only echo back (on Consul, as one blocking read per renewal), and nobody can
    * legitimately take over before its renew deadline has ended its term; if the lock was edited by
-   * hand, the leader's next renewal fails its compare-and-swap within a retry period.
+   * hand, the leader's next renewal fails its compare-and-swap within a retry period. The exception
+   * is a leader asked to yield to a preferred holder: it watches so that it hands over at once
+   * rather than at its next renewal.
    */
   #syncWatch(): void {
-    const wanted = this.#config.watch && this.#state.role === "follower";
+    const role = this.#state.role;
+    const wanted =
+      this.#config.watch &&
+      (role === "follower" || (role === "leader" && this.#config.yieldToPreferredHolder === true));
     if (wanted && this.#watch === undefined) {
       const controller = new AbortController();
       this.#watch = controller;
