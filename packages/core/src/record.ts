@@ -46,12 +46,14 @@ export type Snapshot =
       readonly record: null;
       readonly corruption: string;
       readonly deleted?: undefined;
+      readonly preferredHolder?: undefined;
     }
   | {
       readonly version: string;
       readonly record: null;
       readonly corruption?: undefined;
       readonly deleted: true;
+      readonly preferredHolder?: undefined;
     };
 
 /** The snapshot of a decoded value: the record, or a corrupt snapshot saying why it is not one. */
