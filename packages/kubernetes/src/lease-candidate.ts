@@ -118,6 +118,8 @@ export class LeaseCandidate {
   /** Writes go one at a time, in order. */
   #writes: Promise<unknown> = Promise.resolve();
   #running: Promise<void> | undefined;
+  /** Ends the watch loop; aborted first on stop(), so nothing re-creates the object being deleted. */
+  readonly #following = new AbortController();
   #renewTimer: NodeJS.Timeout | undefined;
 
   /** Validates the options; throws InvalidArgumentError naming the field and the rule. */
@@ -177,7 +179,7 @@ export class LeaseCandidate {
     if (this.#running !== undefined) return;
     await this.#assertServed();
     await this.#publish();
-    const signal = this.#lifecycle.signal;
+    const signal = AbortSignal.any([this.#following.signal, this.#lifecycle.signal]);
     this.#running = this.#follow(signal);
     this.#scheduleRenewal();
   }
@@ -190,6 +192,8 @@ export class LeaseCandidate {
   async stop(options: { readonly remove?: boolean } = {}): Promise<void> {
     if (this.#lifecycle.closed) return;
     clearTimeout(this.#renewTimer);
+    this.#following.abort();
+    await this.#running;
     await this.#writes.catch(() => {});
     if (options.remove ?? true) {
       // Before closing: the calls run under the lifecycle's signal.
@@ -207,7 +211,6 @@ export class LeaseCandidate {
         });
     }
     this.#lifecycle.close();
-    await this.#running;
   }
 
   /** Discovery of `coordination.k8s.io/v1beta1`: absent, or without leasecandidates, is UNSUPPORTED. */
@@ -331,7 +334,7 @@ export class LeaseCandidate {
 
   #scheduleRenewal(): void {
     this.#renewTimer = setTimeout(() => {
-      if (this.#lifecycle.closed) return;
+      if (this.#following.signal.aborted || this.#lifecycle.closed) return;
       this.#serialized(async () => {
         const base = this.#current ?? (await this.#read());
         if (base === null) return;
