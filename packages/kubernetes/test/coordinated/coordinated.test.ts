@@ -138,7 +138,7 @@ describe("Coordinated Leader Election on kube-apiserver's coordinator", () => {
     return participant;
   }
 
-  function startClientGo(identity: string, emulationVersion: string): Participant {
+  function startClientGo(identity: string, version: string): Participant {
     const { terms, term, begin } = termLog();
     const process_ = new ClientGoCandidate({
       binary: goBinary,
@@ -147,7 +147,7 @@ describe("Coordinated Leader Election on kube-apiserver's coordinator", () => {
       name: election,
       identity,
       ...goTiming,
-      coordinated: { binaryVersion: "1.36.0", emulationVersion },
+      coordinated: { binaryVersion: version, emulationVersion: version },
       onEvent: (event: ClientGoEvent) => {
         if (event.event === "started-leading") begin(event.monotonicNs);
         if (event.event === "stopped-leading") {
@@ -213,8 +213,11 @@ describe("Coordinated Leader Election on kube-apiserver's coordinator", () => {
       `picked ts-136 (only candidate): Lease created by the coordinator ${ms(ts136.startedNs, created.arrivedNs).toFixed(0)} ms after start, ts-136 leading after ${ms(ts136.startedNs, term136.startedNs).toFixed(0)} ms`,
     );
 
-    // 2. A client-go candidate with the same versions: ts-136 is older, so it stays the holder.
-    const go136 = startClientGo("go-136", "1.36.0");
+    // 2. A client-go candidate of a newer version: ts-136 stays the holder. (Not the same versions:
+    //    the coordinator breaks a tie by creationTimestamp, which has whole seconds, and between two
+    //    candidates created in the same second its pick depends on its lister's order — seen here as
+    //    "holder changed from ts-136 to go-136" for a go-136 created in ts-136's second.)
+    const go1361 = startClientGo("go-1361", "1.36.1");
 
     // 3. A client-go candidate emulating 1.35: the coordinator asks ts-136 to step down.
     const beforePreferred = wire.versions.length;
@@ -236,7 +239,7 @@ describe("Coordinated Leader Election on kube-apiserver's coordinator", () => {
     expect(handedTo135.spec.preferredHolder).toBeUndefined(); // the coordinator clears it
     expect(yieldedNs < goTerm.startedNs).toBe(true);
     report.push(
-      `preferredHolder go-135 (emulation 1.35.0) set ${ms(go135.startedNs, asked.arrivedNs).toFixed(0)} ms after go-135 started; ts-136 stopped leading ${ms(asked.arrivedNs, yieldedNs).toFixed(0)} ms after the request arrived, its release landed ${ms(asked.arrivedNs, released.arrivedNs).toFixed(0)} ms after it; the coordinator wrote holder go-135 ${ms(released.arrivedNs, handedTo135.arrivedNs).toFixed(0)} ms after the release; go-135 leading ${ms(asked.arrivedNs, goTerm.startedNs).toFixed(0)} ms after the request`,
+      `preferredHolder go-135 (binary and emulation 1.35.0) set ${ms(go135.startedNs, asked.arrivedNs).toFixed(0)} ms after go-135 started; ts-136 stopped leading ${ms(asked.arrivedNs, yieldedNs).toFixed(0)} ms after the test's own watch delivered the request (negative: the elector's watch was first), its release landed ${ms(asked.arrivedNs, released.arrivedNs).toFixed(0)} ms after it; the coordinator wrote holder go-135 ${ms(released.arrivedNs, handedTo135.arrivedNs).toFixed(0)} ms after the release; go-135 leading ${ms(asked.arrivedNs, goTerm.startedNs).toFixed(0)} ms after the request`,
     );
 
     // 4. A Tenure candidate emulating 1.34: client-go's leader is asked to step down, stops renewing
@@ -270,7 +273,7 @@ describe("Coordinated Leader Election on kube-apiserver's coordinator", () => {
     );
 
     // 5. The leader stops. Every remaining candidate last renewed over 5 s ago (the coordinator's
-    //    election window), so the coordinator pings them all first: ts-136 and go-136 answer, go-135
+    //    election window), so the coordinator pings them all first: ts-136 and go-1361 answer, go-135
     //    (exited when it lost the Lease; client-go leaves its LeaseCandidate behind) does not, and
     //    the coordinator elects among those that answered once the 5 s window has passed.
     const newestRenewal = async (): Promise<number> => {
@@ -293,7 +296,7 @@ describe("Coordinated Leader Election on kube-apiserver's coordinator", () => {
     expect(String(unanswered.spec?.pingTime) > String(unanswered.spec?.renewTime)).toBe(true);
     expect(ms(lastRelease.arrivedNs, handedBack.arrivedNs)).toBeGreaterThan(4000);
     report.push(
-      `ts-134 stopped (released): the coordinator pinged the candidates; ts-136 answered in ${answers136.map((a) => `${a.answeredInMs.toFixed(0)} ms`).join(", ")}; go-135 (exited) never answered; ${ms(lastRelease.arrivedNs, handedBack.arrivedNs).toFixed(0)} ms after the release the coordinator wrote holder ts-136 (emulation 1.36.0, older than go-136); ts-136 leading again ${ms(lastRelease.arrivedNs, term136b.startedNs).toFixed(0)} ms after the release`,
+      `ts-134 stopped (released): the coordinator pinged the candidates; ts-136 answered in ${answers136.map((a) => `${a.answeredInMs.toFixed(0)} ms`).join(", ")}; go-135 (exited) never answered; ${ms(lastRelease.arrivedNs, handedBack.arrivedNs).toFixed(0)} ms after the release the coordinator wrote holder ts-136 (emulation 1.36.0, below go-1361's 1.36.1); ts-136 leading again ${ms(lastRelease.arrivedNs, term136b.startedNs).toFixed(0)} ms after the release`,
     );
 
     // No Tenure write ever made a candidate the holder: every change of holder to a non-empty
@@ -319,7 +322,7 @@ describe("Coordinated Leader Election on kube-apiserver's coordinator", () => {
     );
 
     // Only the picked candidates ever led, one at a time.
-    expect(go136.terms).toEqual([]);
+    expect(go1361.terms).toEqual([]);
     const intervals = participants
       .flatMap((p) => p.terms.map((t) => ({ who: p.identity, ...t })))
       .sort((a, b) => (a.startedNs < b.startedNs ? -1 : 1));
