@@ -5,6 +5,7 @@ export default defineConfig({
   test: {
     projects: [
       "packages/*/vitest.config.ts",
+      "packages/*/vitest.coordinated.config.ts",
       "apps/*/vitest.config.ts",
       "apps/*/vitest.e2e.config.ts",
       "tests/*/vitest.config.ts",

@@ -8,6 +8,8 @@ export default defineProject({
   test: {
     name: "@tenure/kubernetes",
     include: ["test/**/*.test.ts"],
+    // Run by vitest.coordinated.config.ts, against a kube-apiserver with the feature gate on.
+    exclude: ["test/coordinated/**"],
     globalSetup: ["@tenure/testing/global-setup"],
     provide: { tenureServerNames: ["kubernetes"] },
     // One file at a time: the election contract and the interop rounds measure real-time bounds,

@@ -77,6 +77,20 @@ export interface ElectorOptions extends Partial<ElectionTiming> {
   readonly name: string;
   /** This candidate's identity, unique among candidates (a pod name, a hostname plus pid). */
   readonly identity: string;
+  /**
+   * A coordinator picks the holder (Kubernetes Coordinated Leader Election, with a `LeaseCandidate`
+   * from `@tenure/kubernetes` published for this identity): this candidate never creates or takes
+   * over the lock itself; it starts a term when the store names it as holder, with a
+   * compare-and-swap on that version and a new fencing token. Default false.
+   */
+  readonly coordinated?: boolean;
+  /**
+   * While leading, watch the lock (where the store can) and, when the store asks for another holder
+   * (`Snapshot.preferredHolder`, a Lease's `spec.preferredHolder`), step down and release at once, as
+   * `resign()` does (the step-down reason is `"yielded"`). Without `coordinated` this candidate then
+   * stays out for one lease. Default: the value of `coordinated`.
+   */
+  readonly yieldToPreferredHolder?: boolean;
   /** Write an empty holder on `stop()` so the next leader takes over at once. Default true. */
   readonly releaseOnStop?: boolean;
   /**
@@ -233,6 +247,8 @@ export class Elector {
       ...timing,
       identity: options.identity,
       watch: store.capabilities.watch && store.watch !== undefined,
+      coordinated: options.coordinated === true,
+      yieldToPreferredHolder: options.yieldToPreferredHolder ?? options.coordinated === true,
     };
     this.#healthPolicy =
       options.health === undefined
@@ -532,7 +548,9 @@ export class Elector {
    * Followers watch the lock so that they see a release at once; a leader does not. Its own
    * renewals would only echo back (on Consul, as one blocking read per renewal), and nobody can
    * legitimately take over before its renew deadline has ended its term; if the lock was edited by
-   * hand, the leader's next renewal fails its compare-and-swap within a retry period.
+   * hand, the leader's next renewal fails its compare-and-swap within a retry period. The exception
+   * is a leader asked to yield to a preferred holder: it watches so that it hands over at once
+   * rather than at its next renewal.
    *
    * A candidate starts watching only once its first read is answered, and not while it is trying to
    * take the lock: most candidates that find the lock free become leaders at once, and a watch
@@ -541,8 +559,10 @@ export class Elector {
    */
   #syncWatch(): void {
     const { role, observed, pending } = this.#state;
+    const following = role === "follower" && observed !== undefined && pending?.purpose !== "acquire";
     const wanted =
-      this.#config.watch && role === "follower" && observed !== undefined && pending?.purpose !== "acquire";
+      this.#config.watch &&
+      (following || (role === "leader" && this.#config.yieldToPreferredHolder === true));
     if (wanted && this.#watch === undefined) {
       const controller = new AbortController();
       this.#watch = controller;

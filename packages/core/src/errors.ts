@@ -20,6 +20,11 @@ export type ErrorCode =
   | "NOT_LEADER"
   /** A consumer fell too far behind (an `events()` iterator nobody reads); it was ended. */
   | "OVERFLOW"
+  /**
+   * The server does not offer what the operation needs (an API that is not enabled, such as
+   * Kubernetes' LeaseCandidate). Retrying will not help until the server is configured for it.
+   */
+  | "UNSUPPORTED"
   /** A bug or an answer from the store that makes no sense; please report it. */
   | "INTERNAL";
 
@@ -111,6 +116,14 @@ export class InvalidArgumentError extends TenureError {
   }
 }
 
+/** The server does not offer what the operation needs (for example an API that is not enabled). */
+export class UnsupportedError extends TenureError {
+  override readonly name = "UnsupportedError";
+  constructor(problem: string, options: TenureErrorOptions = {}) {
+    super("UNSUPPORTED", problem, options);
+  }
+}
+
 /** A stored record that cannot be decoded. The engine treats it as held by an unknown holder. */
 export class CorruptRecordError extends TenureError {
   override readonly name = "CorruptRecordError";
@@ -161,6 +174,7 @@ const TENURE_NAMES = new Set([
   "CorruptRecordError",
   "ClosedError",
   "NotLeaderError",
+  "UnsupportedError",
 ]);
 
 function isTenureName(name: string): boolean {

@@ -30,6 +30,7 @@ export {
   TenureError,
   toTenureError,
   UnavailableError,
+  UnsupportedError,
 } from "./errors.js";
 export type { ElectorEvent, IterateOptions } from "./events.js";
 export { DEFAULT_MAX_BUFFERED_EVENTS } from "./events.js";

@@ -24,6 +24,20 @@ export interface MachineConfig extends ElectionTiming {
   readonly identity: string;
   /** The store pushes changes; followers then never poll. */
   readonly watch: boolean;
+  /**
+   * A coordinator outside the candidates picks the holder (Kubernetes Coordinated Leader Election):
+   * this candidate never creates the lock and never takes it over. It starts a term only when the
+   * store names it as the holder, and then by a compare-and-swap on that very version, so the term
+   * still begins with a write of its own (its safe-to-act interval counts from that write's send
+   * time) and a new fencing token. Default false.
+   */
+  readonly coordinated?: boolean;
+  /**
+   * A leader that sees the store ask for another holder (`Snapshot.preferredHolder`) steps down and
+   * releases at once, as `resign()` does; without coordination it then stays out for a lease, so
+   * the preferred candidate can take over. Default false.
+   */
+  readonly yieldToPreferredHolder?: boolean;
 }
 
 /** The time at which an event is applied. */
@@ -141,7 +155,9 @@ export type StepDownReason =
   /** `resign()` was called: released, still a candidate. */
   | "resigned"
   /** The elector's health check failed its threshold (see health-policy.ts): still a candidate. */
-  | "unhealthy";
+  | "unhealthy"
+  /** The store asked for another holder (`preferredHolder`) and `yieldToPreferredHolder` is on: released. */
+  | "yielded";
 
 /** What the runtime must do after a step, in order. */
 export type Effect =
@@ -379,7 +395,7 @@ function resign(
   campaignAfterMs: number,
   effects: Effect[],
   release: boolean,
-  reason: "resigned" | "unhealthy",
+  reason: "resigned" | "unhealthy" | "yielded",
 ): MachineState {
   if (state.role === "releasing" || state.role === "stopped") return state;
   const term = state.term;
@@ -393,6 +409,27 @@ function resign(
     return { ...stepped, role: "releasing", term: null, releaseAttempts: 0, afterRelease: "follow" };
   }
   return stepped;
+}
+
+/**
+ * A leader whose lock asks for another holder hands it over at once when configured to: the store's
+ * request (`preferredHolder`) is read from the snapshot that showed the lock still ours. A request
+ * naming this candidate, or none, changes nothing. Under coordination the coordinator gives the lock
+ * to the preferred candidate as soon as it sees it released; otherwise this candidate stays out for
+ * one lease so that the preferred one can take it.
+ */
+function yieldIfAsked(
+  config: MachineConfig,
+  state: MachineState,
+  snapshot: Snapshot | null,
+  nowMs: number,
+  effects: Effect[],
+): MachineState {
+  if (config.yieldToPreferredHolder !== true || state.role !== "leader") return state;
+  const preferred = snapshot?.record !== null ? snapshot?.preferredHolder : undefined;
+  if (preferred === undefined || preferred === "" || preferred === config.identity) return state;
+  const holdOffMs = config.coordinated === true ? 0 : config.leaseDurationMs;
+  return resign(state, nowMs + holdOffMs, effects, true, "yielded");
 }
 
 /** Records a snapshot. A version seen before keeps its first sighting time; that is what expiry counts from. */
@@ -468,8 +505,9 @@ function observePushed(
   if (state.role === "leader" && state.term !== null) {
     if (snapshot !== null && snapshot.version === state.term.version) return state; // our own write
     if (snapshot?.record?.holderIdentity === config.identity) {
-      // One of our own writes, possibly delivered late: it says nothing new. A read settles the version.
-      return state;
+      // Still ours. It may carry a request to hand over (a watching leader yields at once); else it is
+      // one of our own writes, possibly delivered late, which says nothing new. A read settles the version.
+      return yieldIfAsked(config, state, snapshot, nowMs, effects);
     }
     // Someone else holds the lock now (or deleted it, or wrote garbage): stop acting at once.
     return observe(config, stepDown(state, "lost-lock", effects), snapshot, nowMs);
@@ -543,7 +581,13 @@ function afterRead(
       // Still ours (a renewal whose answer was lost may have moved the version): adopt the version,
       // but not a later deadline, since we cannot tell when that write was sent.
       const term = { ...read.term, version: snapshot.version, record: snapshot.record };
-      return observe(config, { ...read, term }, snapshot, nowMs);
+      return yieldIfAsked(
+        config,
+        observe(config, { ...read, term }, snapshot, nowMs),
+        snapshot,
+        nowMs,
+        effects,
+      );
     }
     return observe(config, stepDown(read, "lost-lock", effects), snapshot, nowMs);
   }
@@ -621,7 +665,7 @@ function afterAcquire(
     staleReads: 0,
     renewAtMs: renewalTime(config, operation.sentAtMs),
   };
-  return leading;
+  return yieldIfAsked(config, leading, snapshot, nowMs, effects);
 }
 
 function afterRenew(
@@ -647,12 +691,13 @@ function afterRenew(
     safeUntilMs,
     latencyMs: nowMs - operation.sentAtMs,
   });
-  return {
+  const renewed: MachineState = {
     ...observe(config, state, snapshot, nowMs),
     term,
     staleReads: 0,
     renewAtMs: renewalTime(config, operation.sentAtMs),
   };
+  return yieldIfAsked(config, renewed, snapshot, nowMs, effects);
 }
 
 /** Longest a renewal is moved ahead to share its moment with others (see {@link renewalTime}). */
@@ -741,6 +786,7 @@ function decide(config: MachineConfig, state: MachineState, now: Instant, effect
     return send(state, { type: "read", purpose: "observe" }, nowMs, effects);
   }
   const observed = state.observed;
+  if (config.coordinated === true) return decideCoordinated(config, state, now, effects);
   const expiry = observedExpiryMs(config, state);
   // Resigned and holding off, or waiting out a deletion: leave the lock alone for now.
   const waiting = nowMs < state.campaignAfterMs || (observed?.deleted === true && (expiry ?? 0) > nowMs);
@@ -767,6 +813,39 @@ function decide(config: MachineConfig, state: MachineState, now: Instant, effect
     );
   }
   // A store that cannot push changes is read every retry period.
+  if (!config.watch && nowMs >= state.pollAtMs) {
+    return send(state, { type: "read", purpose: "observe" }, nowMs, effects);
+  }
+  return state;
+}
+
+/**
+ * A follower under coordination: the coordinator writes the holder, never this candidate. When the
+ * lock names this candidate, the term starts with a compare-and-swap on that version (a renewal of the
+ * coordinator's record with a new token), so it can only begin if nothing changed since the
+ * coordinator's write, and its safe-to-act interval counts from this write's send time, as any term's
+ * does. A record naming this candidate that this elector wrote itself and stepped down from is taken
+ * up the same way: the coordinator still names it, nobody else may act on it.
+ */
+function decideCoordinated(
+  config: MachineConfig,
+  state: MachineState,
+  now: Instant,
+  effects: Effect[],
+): MachineState {
+  const nowMs = now.monotonicMs;
+  const observed = state.observed;
+  const record = observed?.record;
+  if (nowMs >= state.campaignAfterMs && observed && record && record.holderIdentity === config.identity) {
+    const token = Math.max(record.leaderTransitions, state.highestToken) + 1;
+    const term = { ...newTermRecord(config, token, now) };
+    return send(
+      rememberOwnTerm(state, term),
+      { type: "update", purpose: "acquire", record: term, expectedVersion: observed.version },
+      nowMs,
+      effects,
+    );
+  }
   if (!config.watch && nowMs >= state.pollAtMs) {
     return send(state, { type: "read", purpose: "observe" }, nowMs, effects);
   }

@@ -33,18 +33,27 @@ export type Snapshot =
       readonly record: LeaderRecord;
       readonly corruption?: undefined;
       readonly deleted?: undefined;
+      /**
+       * The identity the store asks the holder to hand the lock to (a Kubernetes Lease's
+       * `spec.preferredHolder`, set by the Coordinated Leader Election coordinator or an operator).
+       * Absent when nobody is asked for. An Elector with `yieldToPreferredHolder` releases when it
+       * names someone else.
+       */
+      readonly preferredHolder?: string | undefined;
     }
   | {
       readonly version: string;
       readonly record: null;
       readonly corruption: string;
       readonly deleted?: undefined;
+      readonly preferredHolder?: undefined;
     }
   | {
       readonly version: string;
       readonly record: null;
       readonly corruption?: undefined;
       readonly deleted: true;
+      readonly preferredHolder?: undefined;
     };
 
 /** The snapshot of a decoded value: the record, or a corrupt snapshot saying why it is not one. */

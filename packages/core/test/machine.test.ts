@@ -381,3 +381,117 @@ describe("records this elector wrote and no longer acts on", () => {
     expect(driver.wakeAtMs).toBe(11_000);
   });
 });
+
+describe("coordinated (a coordinator outside the candidates picks the holder)", () => {
+  const coordinated: MachineConfig = { ...config, coordinated: true, yieldToPreferredHolder: true };
+
+  it("never creates the lock, nor takes over a released or expired one", () => {
+    const driver = new Driver(coordinated);
+    driver.at(0, { type: "start" });
+    expect(types(driver.complete(10, null))).toEqual([]);
+    driver.at(20, { type: "observed", snapshot: { version: "3", record: record({ holderIdentity: "" }) } });
+    driver.at(30, { type: "observed", snapshot: { version: "4", record: record() } });
+    // Long after the lease the other holder wrote has run out: still nothing written.
+    expect(types(driver.at(60_000, { type: "timer" }))).toEqual(["leader-changed"]);
+    expect(driver.effects.some((effect) => effect.type === "create" || effect.type === "update")).toBe(false);
+  });
+
+  it("starts a term at once when the lock names it: a compare-and-swap on that version with a new token", () => {
+    const driver = new Driver(coordinated);
+    driver.at(0, { type: "start" });
+    driver.complete(10, { version: "4", record: record() });
+    // The coordinator writes this candidate in (no acquireTime, its own 5 s lease).
+    const effects = driver.at(500, {
+      type: "observed",
+      snapshot: {
+        version: "5",
+        record: record({
+          holderIdentity: "me",
+          leaseDurationSeconds: 5,
+          acquireTime: "",
+          leaderTransitions: 4,
+        }),
+      },
+    });
+    const update = effects.find((effect) => effect.type === "update");
+    expect(update?.type === "update" && update.expectedVersion).toBe("5");
+    expect(update?.type === "update" && update.record).toMatchObject({
+      holderIdentity: "me",
+      leaseDurationSeconds: 15,
+      leaderTransitions: 5,
+    });
+    driver.complete(540, { version: "6", record: record({ holderIdentity: "me", leaderTransitions: 5 }) });
+    // Its right to act counts from the send time of its own write (500), not from the coordinator's.
+    expect(isLeading(driver.state, 500 + 10_000 - 1)).toBe(true);
+    expect(isLeading(driver.state, 500 + 10_000)).toBe(false);
+  });
+
+  it("yields at once when the lock asks for another holder, and releases", () => {
+    const driver = new Driver(coordinated);
+    driver.at(0, { type: "start" });
+    driver.complete(10, { version: "5", record: record({ holderIdentity: "me", leaderTransitions: 4 }) });
+    driver.complete(50, { version: "6", record: record({ holderIdentity: "me", leaderTransitions: 5 }) });
+    expect(isLeading(driver.state, 60)).toBe(true);
+    const effects = driver.at(100, {
+      type: "observed",
+      snapshot: {
+        version: "7",
+        record: record({ holderIdentity: "me", leaderTransitions: 5 }),
+        preferredHolder: "better",
+      },
+    });
+    expect(effects[0]).toMatchObject({ type: "stopped-leading", reason: "yielded" });
+    const release = effects.find((effect) => effect.type === "update");
+    expect(release?.type === "update" && release.record.holderIdentity).toBe("");
+    expect(isLeading(driver.state, 100)).toBe(false);
+  });
+
+  it("ignores a request naming itself, and one when yielding is off", () => {
+    const self = new Driver(coordinated);
+    self.at(0, { type: "start" });
+    self.complete(10, { version: "5", record: record({ holderIdentity: "me", leaderTransitions: 4 }) });
+    self.complete(50, { version: "6", record: record({ holderIdentity: "me", leaderTransitions: 5 }) });
+    self.at(100, {
+      type: "observed",
+      snapshot: {
+        version: "7",
+        record: record({ holderIdentity: "me", leaderTransitions: 5 }),
+        preferredHolder: "me",
+      },
+    });
+    expect(isLeading(self.state, 100)).toBe(true);
+
+    const plain = leader();
+    plain.at(100, {
+      type: "observed",
+      snapshot: {
+        version: "2",
+        record: record({ holderIdentity: "me", leaderTransitions: 0 }),
+        preferredHolder: "x",
+      },
+    });
+    expect(isLeading(plain.state, 100)).toBe(true);
+  });
+
+  it("without coordination, a yielding leader stays out for a lease so the preferred candidate can take over", () => {
+    const driver = new Driver({ ...config, yieldToPreferredHolder: true });
+    driver.at(0, { type: "start" });
+    driver.complete(0, null);
+    driver.complete(50, { version: "1", record: record({ holderIdentity: "me", leaderTransitions: 0 }) });
+    // The renewal at 2000 loses (someone wrote "better" into the request); the read after it shows
+    // the lock still ours, but asking for "better".
+    expect(types(driver.at(2000, { type: "timer" }))).toEqual(["update"]);
+    driver.at(2005, {
+      type: "completed",
+      operationId: driver.pendingId(),
+      result: { kind: "conflict" },
+    });
+    const effects = driver.complete(2010, {
+      version: "2",
+      record: record({ holderIdentity: "me", leaderTransitions: 0 }),
+      preferredHolder: "better",
+    });
+    expect(effects[0]).toMatchObject({ type: "stopped-leading", reason: "yielded" });
+    expect(driver.state.campaignAfterMs).toBe(2010 + 15_000);
+  });
+});

@@ -32,11 +32,20 @@ export function leaseToRecord(lease: V1Lease): DecodeResult {
   });
 }
 
-/** The Lease spec for a record (client-go's LeaderElectionRecordToLeaseSpec); other spec fields of `base` are kept. */
+/**
+ * The Lease spec for a record (client-go's LeaderElectionRecordToLeaseSpec). Every other spec field
+ * of `base` is kept — `strategy`, `preferredHolder` and any field a later API version adds — which
+ * client-go's plain path does not do (it writes a fresh spec). One exception: `preferredHolder` is
+ * dropped once the record makes that very candidate the holder, as the coordinator does when it
+ * hands the Lease over; the request is then fulfilled, and left in place it would ask every later
+ * holder to step down.
+ */
 export function recordToLeaseSpec(record: LeaderRecord, base?: V1LeaseSpec): V1LeaseSpec {
-  const { acquireTime: _acquire, renewTime: _renew, ...kept } = base ?? {};
+  const { acquireTime: _acquire, renewTime: _renew, preferredHolder, ...kept } = base ?? {};
+  const stillAsked = preferredHolder !== undefined && preferredHolder !== record.holderIdentity;
   const spec: V1LeaseSpec = {
     ...kept,
+    ...(stillAsked ? { preferredHolder } : {}),
     holderIdentity: record.holderIdentity,
     leaseDurationSeconds: record.leaseDurationSeconds,
     leaseTransitions: record.leaderTransitions,
@@ -62,6 +71,7 @@ function leaseKind(api: CoordinationV1Api): ObjectKind<V1Lease> {
       list: api.listNamespacedLease.bind(api),
     },
     decode: leaseToRecord,
+    preferredHolder: (lease) => lease.spec?.preferredHolder || undefined,
     encode: (base, name, namespace, record) => ({
       ...base,
       apiVersion: "coordination.k8s.io/v1",

@@ -47,16 +47,22 @@ export class NewestStates<T extends KubeObject> {
     // The cache keeps the newest object seen: a late read or event must not replace a newer write.
     if (order === undefined || highest === undefined || order >= highest) this.#objects.set(name, object);
     if (order !== undefined && (highest === undefined || order > highest)) this.#highest.set(name, order);
-    return snapshotOf(version, this.#kind.decode(object));
+    return this.#snapshot(version, object);
+  }
+
+  /** The snapshot of an object: its record, and the holder it asks for when the kind has one. */
+  #snapshot(version: string, object: T): Snapshot {
+    const snapshot = snapshotOf(version, this.#kind.decode(object));
+    const preferredHolder = this.#kind.preferredHolder?.(object);
+    if (snapshot.record === null || preferredHolder === undefined) return snapshot;
+    return { ...snapshot, preferredHolder };
   }
 
   /** The newest state seen (undefined when none, or when the lock was seen to disappear). */
   known(name: string): Snapshot | undefined {
     const cached = this.#objects.get(name);
     const version = cached?.metadata?.resourceVersion;
-    return cached === undefined || version === undefined
-      ? undefined
-      : snapshotOf(version, this.#kind.decode(cached));
+    return cached === undefined || version === undefined ? undefined : this.#snapshot(version, cached);
   }
 
   /**

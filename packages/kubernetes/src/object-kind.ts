@@ -61,6 +61,11 @@ export interface ObjectKind<T extends KubeObject> {
   readonly maxToken: number;
   /** The API calls on this kind of object. */
   readonly calls: ResourceCalls<T>;
+  /**
+   * The identity the object asks the holder to hand over to (a Lease's `spec.preferredHolder`), or
+   * undefined when it asks for none. Kinds without such a field leave this out.
+   */
+  preferredHolder?(object: T): string | undefined;
   /** The record an object holds, or why it holds none that can be read. */
   decode(object: T): DecodeResult;
   /**

@@ -6,6 +6,7 @@
 //     name: "@tenure/etcd",
 //     globalSetup: ["@tenure/testing/global-setup"],
 //     provide: { tenureServerNames: ["etcd"] },   // and optionally tenureServerOptions: { durable: true }
+//     (or { coordinatedLeaderElection: true }: kube-apiserver with KEP-4355's gate and API on)
 //   }
 //
 //   // a test
@@ -24,7 +25,7 @@ declare module "vitest" {
     /** Servers this project needs (set in its vitest config's `provide`). */
     tenureServerNames: ServerName[];
     /** Start options (set in its vitest config's `provide`). */
-    tenureServerOptions: { durable?: boolean };
+    tenureServerOptions: { durable?: boolean; coordinatedLeaderElection?: boolean };
     /** Where the servers run (set by this global setup). */
     tenureServers: ServersFile;
   }
@@ -53,6 +54,7 @@ export default async function setup(project: TestProject): Promise<() => Promise
     stateDir,
     fresh: true,
     durable: provided.tenureServerOptions?.durable === true,
+    coordinatedLeaderElection: provided.tenureServerOptions?.coordinatedLeaderElection === true,
     log: (message) => console.error(`[${project.name}] servers: ${message}`),
   });
   project.provide("tenureServers", servers);

@@ -28,6 +28,11 @@ export interface StartServersOptions {
   readonly stateDir?: string;
   /** Redis with appendonly yes + appendfsync always, etcd with fsync: writes survive a restart. */
   readonly durable?: boolean;
+  /**
+   * kube-apiserver with Coordinated Leader Election (KEP-4355): the `CoordinatedLeaderElection`
+   * feature gate and the `coordination.k8s.io/v1beta1` API (LeaseCandidate), both off by default.
+   */
+  readonly coordinatedLeaderElection?: boolean;
   /** Stop whatever this state folder already runs before starting (tests want a clean slate). */
   readonly fresh?: boolean;
   /** Progress messages (builds, installs, starts). Default: none. */
@@ -96,7 +101,12 @@ export async function startServers(
   if (options.fresh === true) await stopServers({ stateDir: layout.stateDir });
   let file = loadServersFile(layout) ?? emptyServersFile(layout);
   const wanted = serverNames.filter((name) => names.length === 0 || names.includes(name));
-  const context: StartContext = { layout, durable: options.durable === true, log };
+  const context: StartContext = {
+    layout,
+    durable: options.durable === true,
+    coordinatedLeaderElection: options.coordinatedLeaderElection === true,
+    log,
+  };
 
   const toStart: ServerName[] = [];
   for (const name of wanted) {

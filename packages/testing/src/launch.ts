@@ -9,6 +9,8 @@ export interface StartContext {
   readonly layout: StateLayout;
   /** Keep every acknowledged write across a restart (Redis AOF always, etcd fsync). */
   readonly durable: boolean;
+  /** kube-apiserver with the CoordinatedLeaderElection gate and coordination.k8s.io/v1beta1 on. */
+  readonly coordinatedLeaderElection?: boolean;
   /** Progress messages for people (the CLI prints them; tests stay quiet). */
   readonly log: (message: string) => void;
 }

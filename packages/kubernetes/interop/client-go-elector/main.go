@@ -24,6 +24,12 @@
 // on Linux, so both sides' leadership intervals can be compared on one clock. It is a decimal
 // string because a JSON number loses precision above 2^53 ns (104 days of uptime).
 //
+// With --coordinated it runs as a candidate of Coordinated Leader Election (KEP-4355): it publishes
+// a LeaseCandidate named after --identity (leaderelection.NewCandidate, with --binary-version,
+// --emulation-version and --strategy), answers the coordinator's pings through it, and runs the
+// elector with LeaderElectionConfig.Coordinated, so it never takes the Lease itself and stops
+// renewing when the Lease names a preferredHolder.
+//
 // SIGTERM or SIGINT cancels the election context (so the lease is released when
 // --release-on-cancel) and the program exits 0. Losing the lease while leading exits 1, like the
 // Kubernetes components do. client-go's own logs (klog) go to stderr.
@@ -42,6 +48,7 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+	coordinationv1 "k8s.io/api/coordination/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/clientcmd"
@@ -59,6 +66,10 @@ func main() {
 	retryPeriod := flag.Duration("retry-period", 2*time.Second, "LeaderElectionConfig.RetryPeriod")
 	releaseOnCancel := flag.Bool("release-on-cancel", true, "LeaderElectionConfig.ReleaseOnCancel")
 	reportWrites := flag.Bool("report-writes", false, "print a \"write\" event for every create or update of the Lease")
+	coordinated := flag.Bool("coordinated", false, "Coordinated Leader Election: publish a LeaseCandidate and let the coordinator pick")
+	binaryVersion := flag.String("binary-version", "1.36.0", "LeaseCandidate spec.binaryVersion (with --coordinated)")
+	emulationVersion := flag.String("emulation-version", "", "LeaseCandidate spec.emulationVersion (with --coordinated; default --binary-version)")
+	strategy := flag.String("strategy", string(coordinationv1.OldestEmulationVersion), "LeaseCandidate spec.strategy (with --coordinated)")
 	flag.Parse()
 	if *kubeconfig == "" || *name == "" || *identity == "" {
 		fmt.Fprintln(os.Stderr, "client-go-elector: --kubeconfig, --name and --identity are required")
@@ -83,7 +94,21 @@ func main() {
 	if *reportWrites {
 		lock = &reportingLock{Interface: lock, out: out}
 	}
+	ctx, cancel := context.WithCancel(context.Background())
+	if *coordinated {
+		if *emulationVersion == "" {
+			*emulationVersion = *binaryVersion
+		}
+		candidate, informers, err := leaderelection.NewCandidate(client, *namespace, *identity, *name,
+			*binaryVersion, *emulationVersion, coordinationv1.CoordinatedLeaseStrategy(*strategy))
+		if err != nil {
+			fail(out, fmt.Errorf("creating the LeaseCandidate: %w", err))
+		}
+		go candidate.Run(ctx)
+		informers.WaitForCacheSync(ctx.Done())
+	}
 	elector, err := leaderelection.NewLeaderElector(leaderelection.LeaderElectionConfig{
+		Coordinated:     *coordinated,
 		Lock:            lock,
 		Name:            *name,
 		LeaseDuration:   *leaseDuration,
@@ -102,7 +127,6 @@ func main() {
 		fail(out, err)
 	}
 
-	ctx, cancel := context.WithCancel(context.Background())
 	signals := make(chan os.Signal, 1)
 	signal.Notify(signals, syscall.SIGTERM, syscall.SIGINT)
 	go func() {

@@ -233,6 +233,15 @@ export interface ClientGoCandidateOptions {
   readonly releaseOnCancel?: boolean;
   /** Also report every write to the Lease as a `write` event (default false). */
   readonly reportWrites?: boolean;
+  /**
+   * Run as a Coordinated Leader Election candidate (`--coordinated`): publish a LeaseCandidate with
+   * these versions and strategy, and let kube-apiserver's coordinator pick the holder.
+   */
+  readonly coordinated?: {
+    readonly binaryVersion: string;
+    readonly emulationVersion?: string;
+    readonly strategy?: string;
+  };
   /** Called for every line, in order, as it arrives. */
   readonly onEvent: (event: ClientGoEvent) => void;
   /** Called once when the process has exited. */
@@ -266,6 +275,16 @@ export class ClientGoCandidate {
       `--retry-period=${options.retryPeriod}`,
       `--release-on-cancel=${String(options.releaseOnCancel ?? true)}`,
       ...(options.reportWrites === true ? ["--report-writes"] : []),
+      ...(options.coordinated === undefined
+        ? []
+        : [
+            "--coordinated",
+            `--binary-version=${options.coordinated.binaryVersion}`,
+            `--emulation-version=${options.coordinated.emulationVersion ?? options.coordinated.binaryVersion}`,
+            ...(options.coordinated.strategy === undefined
+              ? []
+              : [`--strategy=${options.coordinated.strategy}`]),
+          ]),
     ];
     writeSync(log, `$ ${options.binary} ${args.join(" ")}\n`);
     this.#child = spawn(options.binary, args, { stdio: ["ignore", "pipe", log] });

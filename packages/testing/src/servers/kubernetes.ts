@@ -127,6 +127,14 @@ export async function startKubernetes(
     "--disable-admission-plugins=ServiceAccount",
     "--service-cluster-ip-range=10.0.0.0/24",
     "--allow-privileged=true",
+    // Coordinated Leader Election (KEP-4355) is beta and off by default in 1.36: the coordinator
+    // runs inside kube-apiserver only with the gate, and its LeaseCandidate API is a beta version.
+    ...(context.coordinatedLeaderElection === true
+      ? [
+          "--feature-gates=CoordinatedLeaderElection=true",
+          "--runtime-config=coordination.k8s.io/v1beta1=true",
+        ]
+      : []),
   ];
   const processes = await launchInOrder("kubernetes", [
     storage.spec,
