@@ -46,6 +46,18 @@ function ephemeralRangeStart(): number {
 
 const highestPort = ephemeralRangeStart() - 1;
 
+/**
+ * The ports of the Fetch standard's "bad port" list that lie in the harness's range. `fetch` (undici,
+ * which `@kubernetes/client-node` uses) refuses to connect to them with "bad port", so a server given
+ * one is unreachable for those clients: a kube-apiserver started on 10080 failed a CI run.
+ */
+const fetchBadPorts: ReadonlySet<number> = new Set([10080]);
+
+/** Whether `fetch` refuses to connect to `port` (the harness never hands such a port out). */
+export function fetchRefusesPort(port: number): boolean {
+  return fetchBadPorts.has(port);
+}
+
 /** Listens on a random port below the ephemeral range; undefined when that port is taken. */
 function listenOnFreePort(): Promise<Server | undefined> {
   const port = lowestPort + Math.floor(Math.random() * (highestPort - lowestPort + 1));
@@ -89,7 +101,8 @@ export async function freePorts(count: number): Promise<number[]> {
         }
         continue;
       }
-      (handedOut.has(portOf(server)) ? skipped : chosen).push(server);
+      const port = portOf(server);
+      (handedOut.has(port) || fetchRefusesPort(port) ? skipped : chosen).push(server);
     }
     const ports = chosen.map(portOf);
     // Recorded before the listeners close, so no concurrent call can be offered these ports.

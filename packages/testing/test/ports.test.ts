@@ -1,6 +1,6 @@
 import { createServer } from "node:net";
 import { describe, expect, it } from "vitest";
-import { freePorts, loopback } from "../src/ports.ts";
+import { fetchRefusesPort, freePorts, loopback } from "../src/ports.ts";
 
 /** Whether `port` can be listened on right now (then closes it again). */
 function canListen(port: number): Promise<boolean> {
@@ -33,5 +33,18 @@ describe("freePorts", () => {
     const ports = calls.flat();
     expect(ports).toHaveLength(500);
     expect(new Set(ports).size).toBe(500);
+  });
+
+  // fetch's "bad port" list holds one port of the harness's range; a kube-apiserver started on it
+  // was unreachable for @kubernetes/client-node.
+  it("knows the port fetch refuses, and fetch does refuse it", async () => {
+    expect(fetchRefusesPort(10080)).toBe(true);
+    expect(fetchRefusesPort(10081)).toBe(false);
+    const refused = await fetch(`http://${loopback}:10080/`).then(
+      () => "connected",
+      (error: unknown) =>
+        error instanceof Error && error.cause instanceof Error ? error.cause.message : String(error),
+    );
+    expect(refused).toBe("bad port");
   });
 });
