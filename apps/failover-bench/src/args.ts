@@ -20,6 +20,8 @@ export interface BenchOptions {
   readonly kubeDefaultsTrials: number;
   /** A busy-looping process runs beside every scale run. */
   readonly cpuNeighbour: boolean;
+  /** Every election of the scale run also has a follower (a second elector in the worker). */
+  readonly scaleFollowers: boolean;
   /** Leases of the shortest-lease search, longest first; empty: no search. */
   readonly leaseSearchMs: readonly number[];
   /** Elections per lease-search soak. */
@@ -50,6 +52,8 @@ export const usage = `Usage: npm run bench -- [options]
   --kube-scale N         concurrent elections on Kubernetes (default 100)
   --consul-scale N       concurrent elections on Consul (default 100)
   --cpu-neighbour        run a busy-looping process beside every scale run
+  --scale-followers      give every election of the scale run a follower too (a second elector,
+                         another identity, in the same worker and over the same store)
   --lease-search LIST    shortest stable lease: per backend, a scale soak (--scale-seconds long,
                          with a CPU-hungry neighbour) at each lease in LIST (ms, longest first,
                          e.g. 4000,2000,1000,500), stopping at the first with a loss or store error
@@ -96,6 +100,7 @@ export function parseOptions(argv: readonly string[]): BenchOptions {
       "consul-scale": { type: "string" },
       "kube-defaults-trials": { type: "string" },
       "cpu-neighbour": { type: "boolean" },
+      "scale-followers": { type: "boolean" },
       "lease-search": { type: "string" },
       "search-elections": { type: "string" },
       "scale-lease-ms": { type: "string" },
@@ -133,6 +138,7 @@ export function parseOptions(argv: readonly string[]): BenchOptions {
     kubeScaleElections: positiveInteger(values["kube-scale"], "kube-scale", 100),
     consulScaleElections: positiveInteger(values["consul-scale"], "consul-scale", 100),
     cpuNeighbour: values["cpu-neighbour"] === true,
+    scaleFollowers: values["scale-followers"] === true,
     kubeDefaultsTrials:
       values["kube-defaults-trials"] === undefined
         ? 0

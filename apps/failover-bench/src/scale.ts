@@ -115,6 +115,9 @@ async function scaleRun(
     storeCallsPerElectionPerRetry: number("storeCallsPerElectionPerRetry"),
     serverOps: await serverOps,
     cpuNeighbour: extras.cpuNeighbour === true,
+    followers: config.followers === true,
+    ...(config.followers === true ? { following: number("following") } : {}),
+    socketsAtEnd: typeof result.socketsAtEnd === "number" ? result.socketsAtEnd : null,
   };
 }
 
