@@ -113,6 +113,13 @@ export class SharedSubscriber {
    * is confirmed. Call `release` exactly when the watch ends, whatever happened.
    */
   subscribe(channel: string, listener: ChannelListener): ChannelSubscription {
+    if (this.#retired) {
+      // The store hands out only usable connections; this keeps a late caller from waiting forever.
+      return {
+        ready: Promise.reject(new Error("the shared watch connection was closed")),
+        release: () => {},
+      };
+    }
     this.#users += 1;
     let entry = this.#channels.get(channel);
     if (entry === undefined) {
