@@ -22,6 +22,8 @@ export interface BenchOptions {
   readonly cpuNeighbour: boolean;
   /** The scale worker's V8 old-generation cap (`--max-old-space-size`), in MB; 0: V8's default. */
   readonly scaleHeapMb: number;
+  /** Every election of the scale run also has a follower (a second elector in the worker). */
+  readonly scaleFollowers: boolean;
   /** Leases of the shortest-lease search, longest first; empty: no search. */
   readonly leaseSearchMs: readonly number[];
   /** Elections per lease-search soak. */
@@ -55,6 +57,8 @@ export const usage = `Usage: npm run bench -- [options]
   --scale-heap-mb N      run the scale worker with node --max-old-space-size=N (default 1024; 0: V8's
                          own default, which on a machine with much memory lets the heap grow to
                          four times what is live)
+  --scale-followers      give every election of the scale run a follower too (a second elector,
+                         another identity, in the same worker and over the same store)
   --lease-search LIST    shortest stable lease: per backend, a scale soak (--scale-seconds long,
                          with a CPU-hungry neighbour) at each lease in LIST (ms, longest first,
                          e.g. 4000,2000,1000,500), stopping at the first with a loss or store error
@@ -101,6 +105,7 @@ export function parseOptions(argv: readonly string[]): BenchOptions {
       "consul-scale": { type: "string" },
       "kube-defaults-trials": { type: "string" },
       "cpu-neighbour": { type: "boolean" },
+      "scale-followers": { type: "boolean" },
       "lease-search": { type: "string" },
       "search-elections": { type: "string" },
       "scale-lease-ms": { type: "string" },
@@ -141,6 +146,7 @@ export function parseOptions(argv: readonly string[]): BenchOptions {
     cpuNeighbour: values["cpu-neighbour"] === true,
     scaleHeapMb:
       values["scale-heap-mb"] === "0" ? 0 : positiveInteger(values["scale-heap-mb"], "scale-heap-mb", 1024),
+    scaleFollowers: values["scale-followers"] === true,
     kubeDefaultsTrials:
       values["kube-defaults-trials"] === undefined
         ? 0

@@ -495,7 +495,8 @@ export class BenchRun {
     cpuNeighbour: boolean,
   ): Promise<ScaleResult | undefined> {
     const options = this.#options;
-    const label = `${backend.name}: scale run, ${elections} elections, lease ${timing.leaseDurationMs} ms${cpuNeighbour ? ", CPU neighbour" : ""}`;
+    const followers = options.scaleFollowers;
+    const label = `${backend.name}: scale run, ${elections} elections${followers ? " with a follower each" : ""}, lease ${timing.leaseDurationMs} ms${cpuNeighbour ? ", CPU neighbour" : ""}`;
     this.#progress.step(label);
     try {
       const result = await runScale(
@@ -507,12 +508,13 @@ export class BenchRun {
           durationMs: options.scaleSeconds * 1000,
           rampLimitMs: 2 * timing.leaseDurationMs + 30_000,
           timing,
+          followers,
         },
         (line) => this.#progress.step(`${label}: ${line}`),
         { stats: backend.stats, cpuNeighbour, heapLimitMb: options.scaleHeapMb },
       );
       this.#progress.line(
-        `${label}: ${result.leading}/${result.elections} leading, ${result.spuriousLosses} spurious losses, ${result.storeErrors} store errors, CPU ${result.cpuCoreShare} cores, RSS ${result.rssMaxMb} MB, ELD p99 ${result.eventLoopDelayP99Ms} ms, ${result.storeCallsPerElectionPerRetry} store calls per election per retry`,
+        `${label}: ${result.leading}/${result.elections} leading, ${result.spuriousLosses} spurious losses, ${result.storeErrors} store errors, CPU ${result.cpuCoreShare} cores, RSS ${result.rssMaxMb} MB, ELD p99 ${result.eventLoopDelayP99Ms} ms, ${result.storeCallsPerElectionPerRetry} store calls per election per retry${followers ? `, ${result.following} following, ${result.socketsAtEnd ?? "?"} sockets` : ""}`,
       );
       return result;
     } catch (error) {

@@ -1,9 +1,10 @@
 /**
- * The scale run's process: many elections at once, one candidate each, over one store (one
- * connection), in this one process. Config from FAILOVER_BENCH_SCALE (JSON). Reports JSON lines:
+ * The scale run's process: many elections at once, one candidate each (two with `followers`: the
+ * second follows), over one store (one connection), in this one process. Config from FAILOVER_BENCH_SCALE (JSON). Reports JSON lines:
  * {"event":"progress",…} every second and one {"event":"result",…} at the end. Bounded: it ends
  * after rampLimitMs + durationMs + 30 s whatever happens.
  */
+import { readdirSync, readFileSync, readlinkSync } from "node:fs";
 import { monitorEventLoopDelay } from "node:perf_hooks";
 import { openStore } from "@tenure/backends";
 import type { LockStore } from "@tenure/core";
@@ -38,42 +39,52 @@ async function main(): Promise<void> {
   const store = countingCalls(opened, (operation) => {
     if (measuring) storeCalls[operation] = (storeCalls[operation] ?? 0) + 1;
   });
-  const leading = new Set<number>();
+  /** Per election with a leader, how many of its electors believe they lead (1 when all is well). */
+  const leaders = new Map<number, number>();
+  let leadingElectors = 0;
   let renewals = 0;
   let storeErrors = 0;
   let spuriousLosses = 0;
   const electors: Elector[] = [];
   const startedAt = performance.now();
+  const roles = config.followers === true ? ["candidate", "follower"] : ["candidate"];
   for (let index = 0; index < config.elections; index++) {
-    const elector = new Elector({
-      store,
-      name: `${config.prefix}-${index}`,
-      identity: `scale-${process.pid}-${index}`,
-      ...config.timing,
-    });
-    elector.subscribe((event) => {
-      if (event.type === "started-leading") leading.add(index);
-      else if (event.type === "stopped-leading") {
-        leading.delete(index);
-        if (event.reason !== "stopped") spuriousLosses += 1;
-      } else if (event.type === "renewed" && measuring) renewals += 1;
-      else if (event.type === "store-error") storeErrors += 1;
-    });
-    electors.push(elector);
-    elector.start();
+    for (const role of roles) {
+      const elector = new Elector({
+        store,
+        name: `${config.prefix}-${index}`,
+        identity: `scale-${process.pid}-${index}${role === "candidate" ? "" : `-${role}`}`,
+        ...config.timing,
+      });
+      elector.subscribe((event) => {
+        if (event.type === "started-leading") {
+          leadingElectors += 1;
+          leaders.set(index, (leaders.get(index) ?? 0) + 1);
+        } else if (event.type === "stopped-leading") {
+          leadingElectors -= 1;
+          const count = (leaders.get(index) ?? 1) - 1;
+          if (count > 0) leaders.set(index, count);
+          else leaders.delete(index);
+          if (event.reason !== "stopped") spuriousLosses += 1;
+        } else if (event.type === "renewed" && measuring) renewals += 1;
+        else if (event.type === "store-error") storeErrors += 1;
+      });
+      electors.push(elector);
+      elector.start();
+    }
     // Spread the first writes a little, as real processes do not start in the same millisecond.
     if (index % 100 === 99) await sleep(10);
   }
   for (
     let tick = 0;
-    leading.size < config.elections && performance.now() - startedAt < config.rampLimitMs;
+    leaders.size < config.elections && performance.now() - startedAt < config.rampLimitMs;
     tick++
   ) {
     await sleep(100);
-    if (tick % 10 === 0) emit({ event: "progress", phase: "ramp", leading: leading.size });
+    if (tick % 10 === 0) emit({ event: "progress", phase: "ramp", leading: leaders.size });
   }
   const rampMs = performance.now() - startedAt;
-  const leadingAtStart = leading.size;
+  const leadingAtStart = leaders.size;
   const lossesBefore = spuriousLosses;
   const errorsBefore = storeErrors;
   const histogram = monitorEventLoopDelay({ resolution: 10 });
@@ -99,11 +110,13 @@ async function main(): Promise<void> {
       event: "progress",
       phase: "measure",
       elapsedMs: Math.round(performance.now() - measureStart),
-      leading: leading.size,
+      leading: leaders.size,
       spuriousLosses: spuriousLosses - lossesBefore,
     });
   }
   measuring = false;
+  const socketsAtEnd = openTcpSockets();
+  const followingAtEnd = electors.length - leadingElectors;
   const elapsedMs = performance.now() - measureStart;
   const cpu = process.cpuUsage(cpuBefore);
   histogram.disable();
@@ -131,6 +144,8 @@ async function main(): Promise<void> {
     eventLoopDelayP99Ms: Math.round((histogram.percentile(99) / 1e6) * 10) / 10,
     eventLoopDelayMaxMs: Math.round((histogram.max / 1e6) * 10) / 10,
     rampComplete: leadingAtStart === config.elections,
+    following: followingAtEnd,
+    socketsAtEnd,
     storeCalls,
     storeCallsPerElectionPerRetry:
       Math.round(
@@ -147,6 +162,36 @@ async function main(): Promise<void> {
   ]);
   await Promise.race([opened.close(), sleep(5000)]);
   process.exit(0);
+}
+
+/**
+ * The TCP sockets this process holds open: its file descriptors that are sockets listed in
+ * /proc/self/net/tcp{,6}. Null where /proc is not there (not Linux).
+ */
+function openTcpSockets(): number | null {
+  try {
+    const tcp = new Set<string>();
+    for (const table of ["/proc/self/net/tcp", "/proc/self/net/tcp6"]) {
+      for (const line of readFileSync(table, "utf8").split("\n").slice(1)) {
+        const inode = line.trim().split(/\s+/)[9];
+        if (inode !== undefined && inode !== "0") tcp.add(inode);
+      }
+    }
+    let count = 0;
+    for (const fd of readdirSync("/proc/self/fd")) {
+      let target: string;
+      try {
+        target = readlinkSync(`/proc/self/fd/${fd}`);
+      } catch {
+        continue;
+      }
+      const inode = /^socket:\[(\d+)\]$/.exec(target)?.[1];
+      if (inode !== undefined && tcp.has(inode)) count += 1;
+    }
+    return count;
+  } catch {
+    return null;
+  }
 }
 
 /** `store`, reporting each call to `count` by operation name. */

@@ -122,6 +122,9 @@ async function scaleRun(
     serverOps: await serverOps,
     cpuNeighbour: extras.cpuNeighbour === true,
     nodeOptions,
+    followers: config.followers === true,
+    ...(config.followers === true ? { following: number("following") } : {}),
+    socketsAtEnd: typeof result.socketsAtEnd === "number" ? result.socketsAtEnd : null,
   };
 }
 

@@ -139,6 +139,12 @@ export interface ScaleResult {
    * Absent in results written before it was recorded (those runs used V8's defaults).
    */
   readonly nodeOptions?: readonly string[];
+  /** Each election also had a follower in the worker (--scale-followers); absent in older results. */
+  readonly followers?: boolean;
+  /** Electors that were following (not leading) when the measured window ended; absent without followers. */
+  readonly following?: number;
+  /** The worker's open TCP sockets (from /proc/self/fd) at the end of the measured window; null where unknown. */
+  readonly socketsAtEnd?: number | null;
 }
 
 /** A scale run's operations as the store's server counted them. */
@@ -240,4 +246,9 @@ export interface ScaleConfig {
   readonly durationMs: number;
   readonly rampLimitMs: number;
   readonly timing: Timing;
+  /**
+   * A second elector per election in the same process (another identity, the same store), so every
+   * election has a follower and the watches (or polls) of followers are measured too. Default false.
+   */
+  readonly followers?: boolean;
 }

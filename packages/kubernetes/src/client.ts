@@ -38,6 +38,16 @@ export interface KubernetesLockOptions {
    * resourceVersion seen, so no change is missed). Default 60 s.
    */
   readonly watchTimeoutSeconds?: number;
+  /**
+   * Lease lock: whether the store's watches share one watch of the namespace's Leases (filtered by
+   * name in this process) instead of opening one stream per election. The shared watch needs
+   * `watch` on leases in the namespace without resourceNames; where RBAC grants it on the lock's
+   * names only, the apiserver answers 403, the store logs that once (warn) and watches per name.
+   * `false` watches per name from the start (no refused request, no stream of other programs'
+   * Leases in a namespace where they renew often). The annotation locks always watch per name.
+   * Default true.
+   */
+  readonly sharedWatch?: boolean;
 }
 
 /** Resolved options of an object lock. */
@@ -47,6 +57,7 @@ export interface ObjectLockSettings {
   /** Whole seconds: the apiserver's `timeoutSeconds` is an integer. */
   readonly watchTimeoutSeconds: number;
   readonly logger: Logger | undefined;
+  readonly sharedWatch: boolean;
 }
 
 /** Checks the options every Kubernetes lock shares, naming the option and the rule in the error. */
@@ -65,7 +76,16 @@ export function lockSettings(options: KubernetesLockOptions, backend: string): O
     requestTimeoutMs,
     watchTimeoutSeconds: Math.ceil(watchTimeoutSeconds),
     logger: options.logger,
+    sharedWatch: sharedWatchOption(options.sharedWatch, context),
   };
+}
+
+function sharedWatchOption(value: unknown, context: { backend: string }): boolean {
+  if (value === undefined) return true;
+  if (typeof value !== "boolean") {
+    throw new InvalidArgumentError("sharedWatch", `must be true or false, got ${String(value)}`, context);
+  }
+  return value;
 }
 
 /** A positive, finite number of seconds; `fallback` when undefined (the kit's `positiveMs`, in seconds). */

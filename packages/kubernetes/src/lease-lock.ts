@@ -64,6 +64,7 @@ function leaseKind(api: CoordinationV1Api): ObjectKind<V1Lease> {
     apiGroup: "coordination.k8s.io",
     tokenField: "the Lease's spec.leaseTransitions (int32)",
     maxToken: INT32_MAX,
+    namespaceWatch: true,
     calls: {
       read: api.readNamespacedLease.bind(api),
       create: api.createNamespacedLease.bind(api),

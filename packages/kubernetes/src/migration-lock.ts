@@ -169,8 +169,15 @@ export class MigrationLock implements LockStore {
   readonly #lifecycle: StoreLifecycle;
 
   constructor(options: MigrationLockOptions = {}) {
-    const { namespace, kubeConfig, requestTimeoutMs, logger, watchTimeoutSeconds } = options;
-    const shared = defined({ namespace, kubeConfig, requestTimeoutMs, logger, watchTimeoutSeconds });
+    const { namespace, kubeConfig, requestTimeoutMs, logger, watchTimeoutSeconds, sharedWatch } = options;
+    const shared = defined({
+      namespace,
+      kubeConfig,
+      requestTimeoutMs,
+      logger,
+      watchTimeoutSeconds,
+      sharedWatch,
+    });
     const objectKind = options.primaryKind ?? "Endpoints";
     this.primary =
       options.primary ??

@@ -27,7 +27,8 @@ export interface WatchQuery {
 /** The request of a list (or, with `watch: true`, a watch) of one namespace's objects. */
 export interface ListRequest extends Partial<WatchQuery> {
   readonly namespace: string;
-  readonly fieldSelector: string;
+  /** Absent: every object of the namespace (the shared namespace watch). */
+  readonly fieldSelector?: string;
   readonly watch?: boolean;
   readonly allowWatchBookmarks?: boolean;
 }
@@ -66,6 +67,14 @@ export interface ObjectKind<T extends KubeObject> {
    * undefined when it asks for none. Kinds without such a field leave this out.
    */
   preferredHolder?(object: T): string | undefined;
+
+  /**
+   * Whether one watch of all this kind's objects in the namespace may serve the store's watches
+   * (KubernetesLockOptions.sharedWatch). True for Leases; Endpoints and ConfigMaps are left out: a
+   * namespace holds many of them that are no locks, large and often changing (every Service's
+   * endpoints, application configuration), and a shared watch would stream them all.
+   */
+  readonly namespaceWatch?: boolean;
   /** The record an object holds, or why it holds none that can be read. */
   decode(object: T): DecodeResult;
   /**

@@ -11,6 +11,7 @@ import { ConflictError, TenureError } from "@tenure/core";
 import { assertValidElectionName, StoreLifecycle } from "@tenure/core/adapter";
 import { ApiCalls, type ObjectLockSettings } from "./client.js";
 import { apiStatusCode, type CallSite } from "./errors.js";
+import { NamespaceWatch, type NamespaceWatchSource } from "./namespace-watch.js";
 import { NewestStates, versionOrder } from "./newest-state.js";
 import type { KubeList, KubeObject, ObjectKind } from "./object-kind.js";
 import { ObjectWatch, type WatchSource } from "./object-watch.js";
@@ -36,6 +37,12 @@ export class KubernetesObjectLock<T extends KubeObject> implements LockStore {
    */
   readonly #states: NewestStates<T>;
   readonly #watchSource: WatchSource<T>;
+  /** The source of the shared namespace watch; undefined when this lock watches per name. */
+  readonly #namespaceSource: NamespaceWatchSource<T> | undefined;
+  /** The shared namespace watch in use, if any (replaced when it stops or breaks). */
+  #namespaceWatch: NamespaceWatch<T> | undefined;
+  /** The apiserver refused the namespace watch (403): this store watches per name from then on. */
+  #namespaceWatchRefused = false;
   /** Warnings already logged by this store (each is logged once per store, not once per create). */
   readonly #warned = new Set<string>();
 
@@ -68,6 +75,24 @@ export class KubernetesObjectLock<T extends KubeObject> implements LockStore {
           ),
         ),
     };
+    this.#namespaceSource =
+      kind.namespaceWatch === true && settings.sharedWatch
+        ? {
+            backend: kind.backend,
+            states: this.#states,
+            watchTimeoutSeconds: settings.watchTimeoutSeconds,
+            idleMs,
+            closed: () => this.#lifecycle.closed,
+            read: (name, signal) => this.#read(name, "watch", signal),
+            open: (query, signal) =>
+              this.#calls.openStream(this.#site("*", "watch", "watch"), signal, idleMs, (options) =>
+                kind.calls.list(
+                  { namespace: this.namespace, watch: true, allowWatchBookmarks: true, ...query },
+                  options,
+                ),
+              ),
+          }
+        : undefined;
   }
 
   /** Throws INVALID_ARGUMENT when `record` cannot be stored under `name` in this kind of object. */
@@ -249,11 +274,53 @@ export class KubernetesObjectLock<T extends KubeObject> implements LockStore {
   async *watch(name: string, signal: AbortSignal): AsyncIterable<Snapshot | null> {
     this.#assertName(name);
     this.#lifecycle.assertOpen({ election: name, operation: "watch" });
-    yield* new ObjectWatch(this.#watchSource, name, signal).run();
+    const source = this.#namespaceSource;
+    if (source === undefined || this.#namespaceWatchRefused) {
+      yield* new ObjectWatch(this.#watchSource, name, signal).run();
+      return;
+    }
+    let shared = this.#namespaceWatch;
+    if (shared === undefined || !shared.usable) {
+      const created: NamespaceWatch<T> = new NamespaceWatch(source, () => {
+        if (this.#namespaceWatch === created) this.#namespaceWatch = undefined;
+      });
+      this.#namespaceWatch = created;
+      shared = created;
+    }
+    const member = shared.join(name);
+    try {
+      try {
+        await member.ready(signal);
+      } catch (error) {
+        if (signal.aborted || this.#lifecycle.closed) return;
+        if (!TenureError.is(error) || error.code !== "PERMISSION_DENIED") throw error;
+        this.#namespaceWatchRefused = true;
+        this.#warnOnce(
+          "namespace-watch-refused",
+          `the apiserver refused a watch of all ${this.#kind.resource} in namespace "${this.namespace}" (RBAC grants watch on the lock names only): each election is watched over a stream of its own`,
+          {
+            namespace: this.namespace,
+            remedy: `grant "watch" on ${this.#kind.resource} in the namespace without resourceNames to share one stream, or pass sharedWatch: false`,
+          },
+        );
+        member.leave();
+        yield* new ObjectWatch(this.#watchSource, name, signal).run();
+        return;
+      }
+      yield* member.follow(signal);
+    } finally {
+      member.leave();
+    }
+  }
+
+  /** Whether the store's watches currently share a namespace watch (for tests and diagnostics). */
+  get sharingWatch(): boolean {
+    return this.#namespaceWatch?.usable === true;
   }
 
   async close(): Promise<void> {
     this.#lifecycle.close();
+    this.#namespaceWatch?.stop();
     this.#states.clear();
   }
 

@@ -31,8 +31,8 @@ interface WatchEvent {
 type Due = readonly (Snapshot | null)[];
 const NOTHING: Due = [];
 
-/** One HTTP stream of a watch: its idle limit, and what it brought. */
-class StreamWindow {
+/** One HTTP stream of a watch: its idle limit, and what it brought (also used by the shared namespace watch). */
+export class StreamWindow {
   /** Aborted when the stream has been silent for the idle limit, or is done with. */
   readonly idle = new AbortController();
   readonly openedAt = performance.now();

@@ -289,3 +289,81 @@ describe("the fencing-token floor under RBAC", () => {
     expect(logger.warnings).toEqual([]);
   });
 });
+
+describe("shared watch under RBAC", () => {
+  /** Writes `name`'s Lease as the admin (created when missing): the change every watch must report. */
+  async function adminWrite(inNamespace: string, name: string, holderIdentity: string): Promise<string> {
+    const writer = new LeaseLock({ kubeConfig: admin.config, namespace: inNamespace });
+    stores.push(writer);
+    const current = await writer.get(name);
+    const written =
+      current === null
+        ? await writer.create(name, { ...record, holderIdentity })
+        : await writer.update(name, { ...record, holderIdentity }, current.version);
+    return written.version;
+  }
+
+  it("watch granted on the lock names only: the namespace watch is refused, the store watches per name and says so once", async () => {
+    const logger = warningsLogger();
+    const store = storeAs("tenure-elector", namespace, logger);
+    const aborts = [new AbortController(), new AbortController()];
+    try {
+      // Two watches of the one Lease the Role names; the second does not ask for the namespace again.
+      const streams = aborts.map((abort) => store.watch(election, abort.signal)[Symbol.asyncIterator]());
+      for (const stream of streams) await stream.next();
+      expect(store.sharingWatch).toBe(false);
+      const version = await adminWrite(namespace, election, "per-name-writer");
+      for (const stream of streams) {
+        let seen = await stream.next();
+        // A renewal still in flight from an earlier case may come first; the admin's write follows.
+        while (seen.value?.version !== version) seen = await stream.next();
+        expect(seen.value?.record?.holderIdentity).toBe("per-name-writer");
+      }
+      expect(logger.warnings).toHaveLength(1);
+      expect(logger.warnings[0]).toContain(
+        `refused a watch of all leases.coordination.k8s.io in namespace "${namespace}"`,
+      );
+    } finally {
+      for (const abort of aborts) abort.abort();
+    }
+  });
+
+  it("watch granted on the namespace's Leases: one shared stream, no warning", async () => {
+    const shared = await admin.freshNamespace("rbac-shared-watch");
+    await admin_(
+      "create",
+      "role",
+      "namespace-watcher",
+      "--verb=get,watch",
+      "--resource=leases.coordination.k8s.io",
+      "-n",
+      shared,
+    );
+    await admin_(
+      "create",
+      "rolebinding",
+      "namespace-watcher",
+      "--role=namespace-watcher",
+      "--user=tenure-readonly",
+      "-n",
+      shared,
+    );
+    const logger = warningsLogger();
+    const store = storeAs("tenure-readonly", shared, logger);
+    const abort = new AbortController();
+    try {
+      const names = ["watched-a", "watched-b"];
+      const streams = names.map((name) => store.watch(name, abort.signal)[Symbol.asyncIterator]());
+      for (const stream of streams) expect((await stream.next()).value).toBeNull();
+      expect(store.sharingWatch).toBe(true);
+      for (const [index, name] of names.entries()) {
+        const version = await adminWrite(shared, name, `writer-${index}`);
+        const seen = await streams[index]?.next();
+        expect(seen?.value?.version).toBe(version);
+      }
+      expect(logger.warnings).toEqual([]);
+    } finally {
+      abort.abort();
+    }
+  });
+});

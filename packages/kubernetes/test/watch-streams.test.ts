@@ -1,97 +1,19 @@
 // How the watch treats the end of a stream, against the real apiserver behind a real HTTP proxy
 // (issue item 5): a stream that ends at once without any event must not be reopened in a tight loop,
 // while the normal end of an idle watch (its timeoutSeconds ran out) is reopened at once.
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
-import { request as httpsRequest, type RequestOptions } from "node:https";
-import type { AddressInfo } from "node:net";
-import { KubeConfig } from "@kubernetes/client-node";
+import type { KubeConfig } from "@kubernetes/client-node";
 import type { LeaderRecord, Snapshot } from "@tenure/core";
 import { Elector, TenureError } from "@tenure/core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { LeaseLock } from "../src/index.js";
 import { Admin, kubernetesServer } from "./kube-helpers.js";
+import { ApiProxy } from "./support/api-proxy.js";
 
 const server = kubernetesServer();
 const admin = new Admin(server);
 let namespace = "";
 const proxies: ApiProxy[] = [];
 const stores: LeaseLock[] = [];
-
-/**
- * A plain-HTTP reverse proxy in front of the apiserver, authenticating upstream with the admin's
- * client certificate (as `kubectl proxy` does). It counts the watch requests that reach it and, when
- * `cutWatches` is set, forwards each watch but ends the response right after the apiserver's headers:
- * what a load balancer that cuts long requests, or an apiserver shutting down, does to a watch.
- */
-class ApiProxy {
-  watchRequests = 0;
-  cutWatches = false;
-  readonly #server: Server;
-  readonly #upstream: URL;
-  readonly #tls: RequestOptions;
-
-  private constructor(upstream: URL, tls: RequestOptions) {
-    this.#upstream = upstream;
-    this.#tls = tls;
-    this.#server = createServer((request, response) => this.#forward(request, response));
-  }
-
-  static async start(): Promise<ApiProxy> {
-    const tls: RequestOptions = {};
-    await admin.config.applyToHTTPSOptions(tls);
-    const proxy = new ApiProxy(new URL(admin.config.getCurrentCluster()?.server ?? ""), tls);
-    await new Promise<void>((resolve) => proxy.#server.listen(0, "127.0.0.1", resolve));
-    proxies.push(proxy);
-    return proxy;
-  }
-
-  /** A KubeConfig that reaches the apiserver through this proxy, with no credentials of its own. */
-  kubeConfig(): KubeConfig {
-    const { port } = this.#server.address() as AddressInfo;
-    const config = new KubeConfig();
-    config.loadFromOptions({
-      // client-node refuses plain http unless told that TLS is not wanted.
-      clusters: [{ name: "proxy", server: `http://127.0.0.1:${port}`, skipTLSVerify: true }],
-      users: [{ name: "anonymous" }],
-      contexts: [{ name: "proxy", context: { cluster: "proxy", user: "anonymous" } }],
-      currentContext: "proxy",
-    });
-    return config;
-  }
-
-  close(): Promise<void> {
-    this.#server.closeAllConnections();
-    return new Promise((resolve) => this.#server.close(() => resolve()));
-  }
-
-  #forward(request: IncomingMessage, response: ServerResponse): void {
-    const isWatch = new URL(request.url ?? "/", "http://proxy").searchParams.get("watch") === "true";
-    if (isWatch) this.watchRequests += 1;
-    const upstream = httpsRequest(
-      {
-        ...this.#tls,
-        host: this.#upstream.hostname,
-        port: this.#upstream.port,
-        method: request.method,
-        path: request.url,
-        headers: { ...request.headers, host: this.#upstream.host },
-      },
-      (answer) => {
-        response.writeHead(answer.statusCode ?? 502, answer.headers);
-        if (isWatch && this.cutWatches && answer.statusCode === 200) {
-          // The apiserver sends a watch's headers at once; end the response there, empty.
-          response.end();
-          answer.destroy();
-          return;
-        }
-        answer.pipe(response);
-      },
-    );
-    upstream.on("error", () => response.destroy());
-    response.on("close", () => upstream.destroy());
-    request.pipe(upstream);
-  }
-}
 
 const record: LeaderRecord = {
   holderIdentity: "watched",
@@ -101,11 +23,15 @@ const record: LeaderRecord = {
   leaderTransitions: 0,
 };
 
+/** Whether the stores of the running cases share a namespace watch (each case runs both ways). */
+let sharedWatch = true;
+
 function store(kubeConfig: KubeConfig, watchTimeoutSeconds?: number): LeaseLock {
   const lock = new LeaseLock({
     kubeConfig,
     namespace,
     requestTimeoutMs: 2000,
+    sharedWatch,
     ...(watchTimeoutSeconds === undefined ? {} : { watchTimeoutSeconds }),
   });
   stores.push(lock);
@@ -134,6 +60,12 @@ async function nextWithin(
   }
 }
 
+async function startProxy(): Promise<ApiProxy> {
+  const proxy = await ApiProxy.start(admin.config);
+  proxies.push(proxy);
+  return proxy;
+}
+
 beforeAll(async () => {
   namespace = await admin.freshNamespace("watch");
 });
@@ -142,10 +74,17 @@ afterAll(async () => {
   await Promise.allSettled(proxies.map((proxy) => proxy.close()));
 });
 
-describe("watch streams", () => {
+describe.each([
+  ["one namespace watch shared by the store", true],
+  ["one stream per election", false],
+])("watch streams: %s", (_label, shared) => {
+  beforeAll(() => {
+    sharedWatch = shared;
+  });
+
   it("treats a stream that ends at once without any event as a break: UNAVAILABLE, no tight loop of requests", async () => {
-    const proxy = await ApiProxy.start();
-    const name = "cut-watch";
+    const proxy = await startProxy();
+    const name = `cut-watch-${shared}`;
     await store(admin.config).create(name, record);
     proxy.cutWatches = true;
     const abort = new AbortController();
@@ -173,8 +112,8 @@ describe("watch streams", () => {
   });
 
   it("leaves the pace of re-watching to the elector: one watch per retry period, not a loop", async () => {
-    const proxy = await ApiProxy.start();
-    const name = "cut-watch-elector";
+    const proxy = await startProxy();
+    const name = `cut-watch-elector-${shared}`;
     await store(admin.config).create(name, {
       ...record,
       holderIdentity: "someone-else",
@@ -205,8 +144,8 @@ describe("watch streams", () => {
   });
 
   it("reopens a stream at once when its timeout ends it, and delivers the changes after it", async () => {
-    const proxy = await ApiProxy.start();
-    const name = "idle-watch";
+    const proxy = await startProxy();
+    const name = `idle-watch-${shared}`;
     const writer = store(admin.config);
     let snapshot = await writer.create(name, record);
     const abort = new AbortController();

@@ -10,6 +10,7 @@ import { isAuthenticationError, isNoScript, mapRedisError } from "./errors.js";
 import { electionSlot } from "./keys.js";
 import type { RedisLockStoreOptions } from "./redis-store.js";
 import type { LuaScript } from "./scripts.js";
+import { type ChannelListener, type ChannelSubscription, SharedSubscriber } from "./subscriber.js";
 
 /** A standalone ioredis client. */
 type Redis = InstanceType<typeof ioredis.default>;
@@ -51,6 +52,8 @@ export interface RedisConnectionOptions {
   readonly keyPrefix: string;
   /** The store's open/closed state: calls reject with CLOSED after close, and at close. */
   readonly lifecycle: StoreLifecycle;
+  /** How often a subscriber connection is pinged while watches use it; 0: never. */
+  readonly heartbeatMs: number;
 }
 
 /**
@@ -65,6 +68,8 @@ export class RedisConnection {
   readonly #options: RedisConnectionOptions;
   /** The last connection error of an owned client, quoted when a call times out. */
   #lastConnectionError: Error | undefined;
+  /** The shared subscriber connection of each node watches subscribe on ("" on a standalone server). */
+  readonly #subscribers = new Map<string, SharedSubscriber>();
 
   constructor(options: RedisConnectionOptions) {
     this.#options = options;
@@ -121,44 +126,67 @@ export class RedisConnection {
   }
 
   /**
-   * A connection for one subscription. It never reconnects or resubscribes on its own: messages
-   * published while it was down are gone, so the watch must break and be restarted by the engine,
-   * which reads the current state again.
+   * Subscribes `listener` to `channel` (the channel of `election`) on the store's shared subscriber
+   * connection to the node that serves the election, opening that connection if there is none or
+   * the last one broke (see subscriber.ts). A subscriber connection never reconnects or resubscribes
+   * on its own: messages published while it was down are gone, so its watches must break and be
+   * restarted by the engine, which reads the current state again.
    *
-   * On Redis Cluster it is a plain connection to the master serving the election's hash slot, rather
-   * than a Cluster client: the scripts run there, so their PUBLISH reaches it directly instead of
-   * over the cluster bus (which drops messages while a bus link is down); and a plain connection
-   * breaks visibly (the Cluster client's own subscriber quietly moves to another node, losing the
-   * messages in between) and carries the heartbeat on the subscription's own link. After a slot
-   * migration or failover the old master still hears the channel over the bus until the engine's
-   * next watch picks the new one.
+   * On Redis Cluster it is a plain connection to the master serving the election's hash slot, one per
+   * master, rather than a Cluster client: the scripts run there, so their PUBLISH reaches it directly
+   * instead of over the cluster bus (which drops messages while a bus link is down); and a plain
+   * connection breaks visibly (the Cluster client's own subscriber quietly moves to another node,
+   * losing the messages in between) and carries the heartbeat on the subscription's own link. After
+   * a slot migration or failover the old master still hears the channel over the bus until the
+   * engine's next watch picks the new one.
    */
-  async subscription(election: string, context: ErrorContext, signal: AbortSignal): Promise<Redis> {
-    const { requestTimeoutMs } = this.#options;
-    const limits = {
-      lazyConnect: true,
-      enableOfflineQueue: false,
-      autoResubscribe: false,
-      autoResendUnfulfilledCommands: false,
-      maxRetriesPerRequest: 0,
-      commandTimeout: requestTimeoutMs,
-      connectTimeout: requestTimeoutMs,
-      replyMapping: "legacy",
-      retryStrategy: () => null,
-    } as const;
+  async subscribe(
+    election: string,
+    channel: string,
+    listener: ChannelListener,
+    context: ErrorContext,
+    signal: AbortSignal,
+  ): Promise<ChannelSubscription> {
     const client = this.#client;
-    if (!isCluster(client)) return client.duplicate(limits);
-    const masters = await this.call(context, { signal }, async () => client.nodes("master"));
-    const owner = client.slots[electionSlot(election)]?.[0];
-    const node =
-      masters.find((candidate) => `${candidate.options.host}:${candidate.options.port}` === owner) ??
-      masters[Math.floor(Math.random() * masters.length)];
-    if (node === undefined) throw new UnavailableError("the cluster client knows no master", context);
-    return node.duplicate(limits);
+    let node: { key: string; connection: Redis };
+    if (!isCluster(client)) node = { key: "", connection: client };
+    else {
+      const masters = await this.call(context, { signal }, async () => client.nodes("master"));
+      const owner = client.slots[electionSlot(election)]?.[0];
+      const master =
+        masters.find((candidate) => `${candidate.options.host}:${candidate.options.port}` === owner) ??
+        masters[Math.floor(Math.random() * masters.length)];
+      if (master === undefined) throw new UnavailableError("the cluster client knows no master", context);
+      node = { key: `${master.options.host}:${master.options.port}`, connection: master };
+    }
+    this.#options.lifecycle.assertOpen(context);
+    let shared = this.#subscribers.get(node.key);
+    if (shared === undefined || !shared.usable) {
+      const { key, connection } = node;
+      const created: SharedSubscriber = new SharedSubscriber(
+        connection.duplicate(subscriberLimits(this.#options.requestTimeoutMs)),
+        {
+          requestTimeoutMs: this.#options.requestTimeoutMs,
+          heartbeatMs: this.#options.heartbeatMs,
+          onRetired: () => {
+            if (this.#subscribers.get(key) === created) this.#subscribers.delete(key);
+          },
+        },
+      );
+      this.#subscribers.set(key, created);
+      shared = created;
+    }
+    return shared.subscribe(channel, listener);
+  }
+
+  /** Open subscriber connections (one per Redis node with watches): for tests and diagnostics. */
+  get subscriberConnections(): number {
+    return this.#subscribers.size;
   }
 
   /** Closes the connection the store opened (QUIT, bounded by requestTimeoutMs); a client passed in stays open. */
   async close(): Promise<void> {
+    for (const shared of [...this.#subscribers.values()]) shared.close();
     if (!this.#owned) return;
     const client = this.#client;
     if (client.status === "ready") {
@@ -257,6 +285,24 @@ export function isIoRedisClient(value: unknown): value is Client {
 /** Whether a client (checked by {@link isIoRedisClient}) is a Cluster; ioredis marks it itself. */
 function isCluster(client: Client): client is Cluster {
   return client.isCluster;
+}
+
+/**
+ * Settings of a subscriber connection (a duplicate of the store's client or of a cluster master):
+ * connected on demand, no offline queue, no retries, no reconnect, no resubscribe.
+ */
+function subscriberLimits(requestTimeoutMs: number) {
+  return {
+    lazyConnect: true,
+    enableOfflineQueue: false,
+    autoResubscribe: false,
+    autoResendUnfulfilledCommands: false,
+    maxRetriesPerRequest: 0,
+    commandTimeout: requestTimeoutMs,
+    connectTimeout: requestTimeoutMs,
+    replyMapping: "legacy",
+    retryStrategy: () => null,
+  } as const;
 }
 
 /** Opens (lazily) the store's own connection, configured so that nothing waits unboundedly. */

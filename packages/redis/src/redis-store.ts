@@ -36,8 +36,8 @@ export interface RedisLockStoreOptions {
   /**
    * An ioredis client (standalone `Redis` or `Cluster`, ioredis 5 or 6) to use instead of opening a
    * connection. The store never closes it. Its own options (offline queue, retries) are left as they
-   * are; every call is still bounded by `requestTimeoutMs`. Each `watch()` opens a duplicate of it
-   * for its subscription and closes that when the watch ends.
+   * are; every call is still bounded by `requestTimeoutMs`. Watches subscribe on one duplicate of it
+   * (one per master on a Cluster), shared by all the store's watches and closed when the last ends.
    */
   readonly client?: IoRedisClient;
   /** `redis://[user:password@]host:port[/db]`, or `rediss://…` for TLS. Default: `host` and `port`. */
@@ -65,9 +65,9 @@ export interface RedisLockStoreOptions {
    */
   readonly requestTimeoutMs?: number;
   /**
-   * How often an idle watch pings its subscription connection, so that a silently dead link (a
-   * dropped network path sends no reset) breaks the watch within this plus `requestTimeoutMs`
-   * instead of never. `0` turns it off. Default 5000.
+   * How often the store pings its shared subscriber connection while watches use it, so that a
+   * silently dead link (a dropped network path sends no reset) breaks its watches within this plus
+   * `requestTimeoutMs` instead of never. `0` turns it off. Default 5000.
    */
   readonly watchHeartbeatMs?: number;
   /** `CLIENT SETNAME` of connections the store opens, to find them in `CLIENT LIST`. Default `"tenure"`. */
@@ -137,6 +137,7 @@ export class RedisLockStore implements LockStore {
       requestTimeoutMs: this.requestTimeoutMs,
       keyPrefix,
       lifecycle: this.#lifecycle,
+      heartbeatMs,
     });
     this.#watched = {
       backend: BACKEND,
@@ -144,8 +145,6 @@ export class RedisLockStore implements LockStore {
       lifecycle: this.#lifecycle,
       newest: this.#newest,
       keyPrefix,
-      requestTimeoutMs: this.requestTimeoutMs,
-      heartbeatMs,
       read: (election, signal) => this.get(election, { signal }),
     };
   }
@@ -226,9 +225,17 @@ export class RedisLockStore implements LockStore {
     return this.#newest.note(name, writtenSnapshot(reply, context));
   }
 
-  /** Follows the election's pub/sub channel (see watch.ts): the current state first, then every commit. */
+  /**
+   * Follows the election's pub/sub channel (see watch.ts): the current state first, then every
+   * commit. All the store's watches share one subscriber connection per Redis node (subscriber.ts).
+   */
   watch(name: string, signal: AbortSignal): AsyncIterable<Snapshot | null> {
     return watchElection(this.#watched, name, signal);
+  }
+
+  /** Subscriber connections open for watches (one per Redis node with watches), for diagnostics. */
+  get watchConnections(): number {
+    return this.#connection.subscriberConnections;
   }
 
   /** Closes the connection the store opened (a client passed in stays open) and ends open watches. */

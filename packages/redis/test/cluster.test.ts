@@ -74,6 +74,28 @@ describe("redis cluster (three masters)", () => {
     }
   });
 
+  it("shares one subscriber connection per master among the watches of its elections", async () => {
+    const watcher = open();
+    const writer = open();
+    const names = Array.from({ length: 12 }, (_, index) => `cluster-shared-${index}`);
+    const owners = new Set(names.map((name) => (client.slots[electionSlot(name)] ?? []).join(",")));
+    expect(owners.size).toBeGreaterThan(1);
+    const abort = new AbortController();
+    const streams = names.map((name) => watcher.watch(name, abort.signal)[Symbol.asyncIterator]());
+    for (const first of await Promise.all(streams.map((stream) => stream.next()))) {
+      expect(first.value).toBeNull();
+    }
+    // One connection per master that owns a watched election, not one per watch.
+    expect(watcher.watchConnections).toBe(owners.size);
+    const created = await Promise.all(names.map((name) => writer.create(name, record())));
+    for (const [index, stream] of streams.entries()) {
+      expect((await stream.next()).value).toEqual(created[index]);
+    }
+    abort.abort();
+    for (const stream of streams) expect(await stream.next()).toEqual({ done: true, value: undefined });
+    expect(watcher.watchConnections).toBe(0);
+  });
+
   it(`takes a Cluster of another ioredis copy (${OLDEST_IOREDIS}) and watches through it`, async () => {
     const ioredis5 = await oldestIoRedis();
     expect(ioredis5.Cluster).not.toBe(Cluster);
