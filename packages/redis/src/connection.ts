@@ -41,6 +41,12 @@ interface CommandSender {
   call(command: string, ...args: (string | number)[]): Promise<Reply>;
 }
 
+/** A call waiting for its connection to become ready. */
+interface ReadyWaiter {
+  resolve(): void;
+  reject(error: Error): void;
+}
+
 /** The settings of a {@link RedisConnection}. */
 export interface RedisConnectionOptions {
   /** A client passed in by the user (checked with {@link isIoRedisClient}); undefined to open one. */
@@ -68,6 +74,8 @@ export class RedisConnection {
   readonly #options: RedisConnectionOptions;
   /** The last connection error of an owned client, quoted when a call times out. */
   #lastConnectionError: Error | undefined;
+  /** Calls waiting for a connection to become ready, by connection (see #waitersOf). */
+  readonly #readyWaiters = new WeakMap<Client, Set<ReadyWaiter>>();
   /** The shared subscriber connection of each node watches subscribe on ("" on a standalone server). */
   readonly #subscribers = new Map<string, SharedSubscriber>();
 
@@ -214,32 +222,58 @@ export class RedisConnection {
       return Promise.reject(new Error("the ioredis client passed in was closed by its owner"));
     }
     return new Promise<void>((resolve, reject) => {
-      const cleanup = (): void => {
-        client.off("ready", onReady);
-        client.off("error", onError);
-        client.off("end", onEnd);
-        done.removeEventListener("abort", cleanup);
+      const waiters = this.#waitersOf(client);
+      const leave = (): void => {
+        waiters.delete(waiter);
       };
-      const onReady = (): void => {
-        cleanup();
-        resolve();
+      const waiter: ReadyWaiter = {
+        resolve: () => {
+          done.removeEventListener("abort", leave);
+          resolve();
+        },
+        reject: (error) => {
+          done.removeEventListener("abort", leave);
+          reject(error);
+        },
       };
-      const onError = (error: Error): void => {
-        // Refused credentials do not heal by reconnecting; anything else may.
-        if (!isAuthenticationError(error)) return;
-        cleanup();
-        reject(error);
-      };
-      const onEnd = (): void => {
-        cleanup();
-        reject(this.#lastConnectionError ?? new Error("the connection was closed"));
-      };
-      client.on("ready", onReady);
-      client.on("error", onError);
-      client.on("end", onEnd);
-      done.addEventListener("abort", cleanup, { once: true });
+      waiters.add(waiter);
+      // A call given up stops waiting: it must not be sent when the connection comes up later.
+      done.addEventListener("abort", leave, { once: true });
       if (client.status === "wait" || client.status === "end") client.connect().catch(() => {});
     });
+  }
+
+  /**
+   * The calls waiting for `client` to become ready. One set of listeners serves them all, however
+   * many there are (10,000 elections starting together wait on one connection); the set and its
+   * listeners go once the connection is ready, refuses the credentials, or ends.
+   */
+  #waitersOf(client: Client): Set<ReadyWaiter> {
+    const known = this.#readyWaiters.get(client);
+    if (known !== undefined) return known;
+    const waiters = new Set<ReadyWaiter>();
+    const settle = (outcome: (waiter: ReadyWaiter) => void): void => {
+      client.off("ready", onReady);
+      client.off("error", onError);
+      client.off("end", onEnd);
+      this.#readyWaiters.delete(client);
+      for (const waiter of waiters) outcome(waiter);
+      waiters.clear();
+    };
+    const onReady = (): void => settle((waiter) => waiter.resolve());
+    const onError = (error: Error): void => {
+      // Refused credentials do not heal by reconnecting; anything else may.
+      if (isAuthenticationError(error)) settle((waiter) => waiter.reject(error));
+    };
+    const onEnd = (): void => {
+      const error = this.#lastConnectionError ?? new Error("the connection was closed");
+      settle((waiter) => waiter.reject(error));
+    };
+    client.on("ready", onReady);
+    client.on("error", onError);
+    client.on("end", onEnd);
+    this.#readyWaiters.set(client, waiters);
+    return waiters;
   }
 
   /** A new connection with the store's settings (not connected until the first call). */

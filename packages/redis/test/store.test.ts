@@ -250,6 +250,32 @@ describe("redis store: a client passed in", () => {
     expect(await codeOf(store.get(name))).toBe("CLOSED");
   });
 
+  it("lets any number of calls wait for its connection on one set of listeners", async () => {
+    const client = new Redis(server.url, { lazyConnect: true });
+    opened.push({ close: async () => void client.disconnect() });
+    const store = new RedisLockStore({ client, keyPrefix });
+    const before = client.listenerCount("ready");
+    const reads = Array.from({ length: 50 }, (_, index) => store.get(election(`waiting-${index}`)));
+    // 50 calls wait for the connection: one listener each would pass Node's limit of 10 and warn.
+    expect(client.listenerCount("ready") - before).toBe(1);
+    expect(client.listenerCount("end")).toBeLessThanOrEqual(1);
+    expect(await Promise.all(reads)).toEqual(Array.from({ length: 50 }, () => null));
+    expect(client.listenerCount("ready")).toBe(before);
+  });
+
+  it("does not send a call given up while it waited for the connection", async () => {
+    const client = new Redis(server.url, { lazyConnect: true });
+    opened.push({ close: async () => void client.disconnect() });
+    const store = new RedisLockStore({ client, keyPrefix });
+    const name = election("given-up");
+    const abort = new AbortController();
+    const write = store.create(name, record(), { signal: abort.signal });
+    abort.abort();
+    expect(await codeOf(write)).toBe("UNAVAILABLE");
+    await store.get(election("after-give-up")); // the connection is up now
+    expect(await store.get(name)).toBeNull();
+  });
+
   it("rejects bad options with INVALID_ARGUMENT naming the field", () => {
     const cases: [ConstructorParameters<typeof RedisLockStore>[0], string][] = [
       [{ keyPrefix: "te{nure}" }, "keyPrefix"],
