@@ -5,9 +5,10 @@ import type { ElectionTiming } from "./config.js";
 import { assertValidElectionName, assertValidIdentity, assertValidTiming, DEFAULT_TIMING } from "./config.js";
 import {
   ClosedError,
+  ConflictError,
   InvalidArgumentError,
   NotLeaderError,
-  type TenureError,
+  TenureError,
   toTenureError,
 } from "./errors.js";
 import type { ElectorEvent, IterateOptions } from "./events.js";
@@ -126,6 +127,14 @@ export interface ResignOptions {
   readonly holdOffMs?: number;
 }
 
+/** What `handOver()` resolves with: the term offered to the successor. */
+export interface HandOverResult {
+  /** The identity the lock now names. */
+  readonly successor: string;
+  /** The fencing token of the successor's term: higher than every token of this candidate's terms. */
+  readonly fencingToken: number;
+}
+
 export interface WhenLeadingOptions {
   /** Stops waiting: the promise rejects with the signal's reason. */
   readonly signal?: AbortSignal;
@@ -169,6 +178,12 @@ export class Elector {
   #leadership: Leadership | undefined;
   /** Resolved when a release under way (after `resign()`) is over. */
   #resigned: (() => void)[] = [];
+  /** `handOver()` calls waiting for their `handover-settled` effect, by request id. */
+  readonly #handovers = new Map<
+    number,
+    { resolve: (result: HandOverResult) => void; reject: (error: TenureError) => void }
+  >();
+  #nextHandoverId = 1;
   /** Stops the elector when the `signal` option aborts. */
   readonly #onAbortSignal = (): void => void this.stop();
   /** The running watch, if any: followers watch, leaders do not (see #syncWatch). */
@@ -288,6 +303,51 @@ export class Elector {
     return new Promise((resolve) => {
       this.#resigned.push(resolve);
       this.#dispatch({ type: "resign", holdOffMs });
+    });
+  }
+
+  /**
+   * Hands leadership to `successor`, another candidate's identity, and stays a candidate. The
+   * leadership signal is aborted first (a `stopped-leading` event with reason `"handed-over"`); then
+   * one compare-and-swap on the held version writes a record naming the successor, with the next
+   * fencing token and an empty `acquireTime` that marks the term as offered. Every other candidate
+   * sees a valid lease held by the successor and waits it out, so none can win in between; the
+   * successor, seeing the offer (at once where the store can watch, else at its next poll), takes
+   * the term with its own compare-and-swap and starts leading only once that write succeeded. A
+   * successor that is not running never takes it: the lease lapses after `leaseDurationMs` and a
+   * normal election follows.
+   *
+   * Resolves once the offer is written. Rejects with INVALID_ARGUMENT when `successor` is empty,
+   * malformed or this candidate's own identity (nothing happens), with NOT_LEADER when this candidate
+   * does not lead (nothing happens), with CLOSED when the elector is not running, and with CONFLICT
+   * or the store's error when the write did not land or could not be confirmed: this candidate has
+   * stepped down in any case, and competes again as a follower.
+   */
+  handOver(successor: string): Promise<HandOverResult> {
+    try {
+      assertValidIdentity(successor, this.#context());
+    } catch (error) {
+      const rule = error instanceof TenureError ? error.message : String(error);
+      return Promise.reject(
+        new InvalidArgumentError("successor", `must be a candidate's identity (${rule})`, this.#context()),
+      );
+    }
+    if (successor === this.identity) {
+      return Promise.reject(
+        new InvalidArgumentError(
+          "successor",
+          `must be another candidate's identity, not this candidate's own ("${this.identity}")`,
+          this.#context(),
+        ),
+      );
+    }
+    if (!this.#started || this.#state.role === "stopped") {
+      return Promise.reject(new ClosedError("the elector is not running", this.#context()));
+    }
+    const requestId = this.#nextHandoverId++;
+    return new Promise((resolve, reject) => {
+      this.#handovers.set(requestId, { resolve, reject });
+      this.#dispatch({ type: "hand-over", successor, requestId });
     });
   }
 
@@ -508,10 +568,63 @@ export class Elector {
         });
         this.#hub.emit({ ...effect, atMs });
         return;
+      case "handover-settled":
+        this.#settleHandover(effect);
+        return;
       case "stopped":
         this.#finish(atMs);
         return;
     }
+  }
+
+  #settleHandover(effect: Extract<Effect, { type: "handover-settled" }>): void {
+    const waiting = this.#handovers.get(effect.requestId);
+    this.#handovers.delete(effect.requestId);
+    const context = { ...this.#context(), operation: "handOver" };
+    const successor = effect.successor;
+    if (effect.outcome === "written" && effect.fencingToken !== null) {
+      this.#logger.info(`handed over to ${successor}`, { ...context, fencingToken: effect.fencingToken });
+      waiting?.resolve({ successor, fencingToken: effect.fencingToken });
+      return;
+    }
+    let error: TenureError;
+    switch (effect.outcome) {
+      case "invalid-successor":
+        error = new InvalidArgumentError("successor", "must be another candidate's identity", context);
+        break;
+      case "not-leading":
+        error = new NotLeaderError(
+          `handOver(${JSON.stringify(successor)}) needs a leader; this candidate does not lead`,
+          {
+            ...context,
+            remedy:
+              "call handOver() from the leader, for example within onStartedLeading, while isLeader() is true",
+          },
+        );
+        break;
+      default:
+        error =
+          effect.error === null
+            ? new ConflictError(
+                `the lock changed before the handover to ${JSON.stringify(successor)} was written; nothing was handed over, and this candidate no longer leads`,
+                {
+                  ...context,
+                  remedy:
+                    "the lock is held by whoever the election chose; hand over again from the new leader if needed",
+                },
+              )
+            : new TenureError(
+                effect.error.code,
+                `the handover to ${JSON.stringify(successor)} failed and could not be confirmed (${effect.error.message}); this candidate no longer leads`,
+                {
+                  ...context,
+                  cause: effect.error,
+                  remedy: "check the store; the election recovers by itself within a lease",
+                },
+              );
+    }
+    this.#logger.warn(`handover to ${successor} did not happen: ${error.message}`, context);
+    waiting?.reject(error);
   }
 
   #startLeading(fencingToken: number, safeUntilMs: number, atMs: number): void {
@@ -719,6 +832,10 @@ export class Elector {
     this.#cancelWake = undefined;
     this.#watch?.abort();
     this.#watch = undefined;
+    for (const waiting of this.#handovers.values()) {
+      waiting.reject(new ClosedError("the elector stopped before the handover was written", this.#context()));
+    }
+    this.#handovers.clear();
     this.#logger.debug("elector stopped", this.#context());
     this.#hub.emit({ type: "stopped", atMs });
     this.#hub.close();

@@ -13,6 +13,7 @@ export type {
   CurrentLeader,
   ElectorOptions,
   ElectorStatus,
+  HandOverResult,
   Leadership,
   ResignOptions,
   StopOptions,
@@ -39,6 +40,8 @@ export type { ConsoleLoggerOptions, LogFields, Logger, LogLevel } from "./logger
 export { createConsoleLogger, silentLogger } from "./logger.js";
 export type {
   Effect,
+  Handover,
+  HandoverOutcome,
   Instant,
   LeaderView,
   MachineConfig,
@@ -52,7 +55,7 @@ export type {
   StepResult,
   Term,
 } from "./machine.js";
-export { currentLeader, initialState, isLeading, observedExpiryMs, step } from "./machine.js";
+export { currentLeader, initialState, isLeading, isOfferedTerm, observedExpiryMs, step } from "./machine.js";
 export type { DecodeResult, LeaderRecord, Snapshot } from "./record.js";
 export {
   assertValidRecord,
