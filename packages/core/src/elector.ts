@@ -1,4 +1,5 @@
 import { boundedCall } from "./adapter/bounded-call.js";
+import { CANDIDATES_SUFFIX, Candidacy } from "./candidacy.js";
 import type { Clock } from "./clock.js";
 import { systemClock } from "./clock.js";
 import type { ElectionTiming } from "./config.js";
@@ -98,6 +99,21 @@ export interface ElectorOptions extends Partial<ElectionTiming> {
   }) => void;
   /** Called when another candidate (or this one) is seen to hold the lock. */
   readonly onNewLeader?: (identity: string) => void;
+  /**
+   * Opt-in: this candidate's priority, a non-negative integer (higher is preferred). A candidate
+   * with a priority advertises itself in the election's candidate record (`<name>.candidates`,
+   * through the same store) while it does not lead, so that a leader's `handOver()` without a
+   * successor picks the highest-priority running candidate, and `preemptAfterMs` can apply. Costs one
+   * read per retry period per such candidate, and one write per third of a lease by the top one.
+   * Default: none (not advertised; this candidate can still be named in `handOver(identity)`).
+   */
+  readonly priority?: number;
+  /**
+   * Opt-in, with `priority`: while leading, hand over to a candidate of higher priority once it has
+   * been advertised without a break for this long (the stability delay, so that leadership does
+   * not flap while candidates come and go). Checked every retry period. Default: never.
+   */
+  readonly preemptAfterMs?: number;
 }
 
 /** What `Elector.status()` reports. */
@@ -145,6 +161,9 @@ export interface StopOptions {
   readonly release?: boolean;
 }
 
+/** Highest `priority` accepted: it is written in decimal into the candidate record. */
+const MAX_PRIORITY = 999_999_999_999_999;
+
 /**
  * Runs one candidate in one election: drives the state machine (machine.ts), performs its store
  * calls one at a time with a timeout, owns its timers, and reports what happens through callbacks,
@@ -184,6 +203,8 @@ export class Elector {
     { resolve: (result: HandOverResult) => void; reject: (error: TenureError) => void }
   >();
   #nextHandoverId = 1;
+  /** This candidate's part in the candidate record, when it has a priority. */
+  readonly #candidacy: Candidacy | undefined;
   /** Stops the elector when the `signal` option aborts. */
   readonly #onAbortSignal = (): void => void this.stop();
   /** The running watch, if any: followers watch, leaders do not (see #syncWatch). */
@@ -239,6 +260,61 @@ export class Elector {
     this.#stopped = new Promise((resolve) => {
       this.#resolveStopped = resolve;
     });
+    this.#candidacy = this.#makeCandidacy(options, context);
+  }
+
+  /** Checks `priority` and `preemptAfterMs`; the candidacy that advertises this candidate, if any. */
+  #makeCandidacy(
+    options: ElectorOptions,
+    context: { backend: string; election: string },
+  ): Candidacy | undefined {
+    const { priority, preemptAfterMs } = options;
+    if (preemptAfterMs !== undefined) {
+      if (priority === undefined) {
+        throw new InvalidArgumentError("preemptAfterMs", "needs `priority` to be set as well", context);
+      }
+      if (!Number.isFinite(preemptAfterMs) || preemptAfterMs < 0) {
+        throw new InvalidArgumentError(
+          "preemptAfterMs",
+          `must be a non-negative number of milliseconds, got ${preemptAfterMs}`,
+          context,
+        );
+      }
+    }
+    if (priority === undefined) return undefined;
+    if (!Number.isSafeInteger(priority) || priority < 0 || priority > MAX_PRIORITY) {
+      throw new InvalidArgumentError(
+        "priority",
+        `must be an integer from 0 to ${MAX_PRIORITY}, got ${priority}`,
+        context,
+      );
+    }
+    if (options.name.length + CANDIDATES_SUFFIX.length > 253) {
+      throw new InvalidArgumentError(
+        "name",
+        `must be at most ${253 - CANDIDATES_SUFFIX.length} characters with \`priority\`: the candidate record is named "<name>${CANDIDATES_SUFFIX}"`,
+        context,
+      );
+    }
+    return new Candidacy({
+      store: this.#store,
+      election: this.name,
+      identity: this.identity,
+      priority,
+      leaseDurationMs: this.timing.leaseDurationMs,
+      retryPeriodMs: this.timing.retryPeriodMs,
+      operationTimeoutMs: this.#operationTimeoutMs,
+      preemptAfterMs,
+      clock: this.#clock,
+      logger: this.#logger,
+      isLeading: () => this.isLeader(),
+      leader: () => this.leader(),
+      yieldTo: (identity) => {
+        this.handOver(identity).catch((error: unknown) =>
+          this.#logger.warn(`yielding to ${identity} failed`, { ...this.#context(), error }),
+        );
+      },
+    });
   }
 
   /** Starts campaigning. Calling it twice does nothing more; after `stop()` it throws CLOSED. */
@@ -256,6 +332,7 @@ export class Elector {
     this.#started = true;
     this.#logger.debug("elector starting", { ...this.#context(), identity: this.identity, ...this.timing });
     this.#dispatch({ type: "start" });
+    this.#candidacy?.start();
     return this;
   }
 
@@ -272,7 +349,9 @@ export class Elector {
     } else {
       this.#dispatch({ type: "stop", release });
     }
-    return this.#stopped;
+    // A candidate with a priority also clears its claim in the candidate record, when it releases.
+    const withdrawn = release ? this.#candidacy?.withdraw() : undefined;
+    return withdrawn === undefined ? this.#stopped : Promise.all([this.#stopped, withdrawn]).then(() => {});
   }
 
   /** `await using elector = new Elector(…).start()`: stops (and releases) when the scope ends. */
@@ -317,13 +396,32 @@ export class Elector {
    * successor that is not running never takes it: the lease lapses after `leaseDurationMs` and a
    * normal election follows.
    *
+   * Without `successor`, the successor is the highest-priority candidate that is running and not
+   * leading, as the candidate record shows it (candidates created with `priority`); when none is
+   * known, it rejects with INVALID_ARGUMENT (field `successor`) and nothing happens.
+   *
    * Resolves once the offer is written. Rejects with INVALID_ARGUMENT when `successor` is empty,
    * malformed or this candidate's own identity (nothing happens), with NOT_LEADER when this candidate
    * does not lead (nothing happens), with CLOSED when the elector is not running, and with CONFLICT
    * or the store's error when the write did not land or could not be confirmed: this candidate has
    * stepped down in any case, and competes again as a follower.
    */
-  handOver(successor: string): Promise<HandOverResult> {
+  handOver(successor?: string): Promise<HandOverResult> {
+    if (successor === undefined) {
+      const best = this.#candidacy?.best();
+      if (best === undefined || best === null) {
+        return Promise.reject(
+          new InvalidArgumentError(
+            "successor",
+            this.#candidacy === undefined
+              ? "is required unless this candidate has a `priority` (only candidates with one see the others)"
+              : "was omitted, but no other candidate with a priority is known to be running now; name one",
+            this.#context(),
+          ),
+        );
+      }
+      successor = best.identity;
+    }
     try {
       assertValidIdentity(successor, this.#context());
     } catch (error) {
@@ -827,6 +925,7 @@ export class Elector {
   }
 
   #finish(atMs: number): void {
+    this.#candidacy?.stop();
     this.#options.signal?.removeEventListener("abort", this.#onAbortSignal);
     this.#cancelWake?.();
     this.#cancelWake = undefined;

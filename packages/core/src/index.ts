@@ -1,3 +1,5 @@
+export type { AdvertisedCandidate } from "./candidacy.js";
+export { candidatesRecordName, decodeCandidate, encodeCandidate } from "./candidacy.js";
 export type { Clock } from "./clock.js";
 export { systemClock } from "./clock.js";
 export type { ElectionTiming } from "./config.js";
