@@ -1,5 +1,5 @@
-import type { ElectionTiming } from "@tenure/core";
-import { Elector } from "@tenure/core";
+import type { ElectionTiming, ElectorOptions } from "@tenure/core";
+import { candidatesRecordName, decodeCandidate, Elector } from "@tenure/core";
 import { LeadershipLog } from "@tenure/core/testing";
 import { afterEach, describe, expect, it } from "vitest";
 import { awaitAgreement, awaitLeader, nextEvent, rawRecord, StorePool, uniqueName } from "./support.js";
@@ -31,18 +31,35 @@ export function describeHandoverContract(target: ConformanceTarget): void {
 
     async function candidates(name: string, count: number, log: LeadershipLog): Promise<Elector[]> {
       const electors: Elector[] = [];
-      for (let i = 0; i < count; i++) {
-        const elector = new Elector({
-          store: await pool.open(),
-          name,
-          identity: `${name}-candidate-${i}`,
-          ...timing,
-        });
-        log.attach(elector);
-        running.push(elector);
-        electors.push(elector.start());
-      }
+      for (let i = 0; i < count; i++) electors.push(await candidate(name, `${name}-candidate-${i}`, log));
       return electors;
+    }
+
+    async function candidate(
+      name: string,
+      identity: string,
+      log: LeadershipLog,
+      options: Partial<ElectorOptions> = {},
+    ): Promise<Elector> {
+      const elector = new Elector({ store: await pool.open(), name, identity, ...timing, ...options });
+      log.attach(elector);
+      running.push(elector);
+      return elector.start();
+    }
+
+    /** Reads the candidate record with the backend's own client until it names `identity`, within `timeoutMs`. */
+    async function awaitAdvertised(name: string, identity: string, timeoutMs: number): Promise<void> {
+      const deadline = performance.now() + timeoutMs;
+      let seen = "nothing";
+      while (performance.now() < deadline) {
+        const raw = await target.readRaw(candidatesRecordName(name));
+        if (raw !== null && "record" in raw) {
+          seen = raw.record.holderIdentity;
+          if (decodeCandidate(seen)?.identity === identity) return;
+        }
+        await new Promise((resolve) => setTimeout(resolve, retry / 2));
+      }
+      throw new Error(`the candidate record did not name ${identity} within ${timeoutMs} ms (last: ${seen})`);
     }
 
     it(`hands over to the named successor every time among four candidates (${rounds} rounds)`, async () => {
@@ -102,6 +119,52 @@ export function describeHandoverContract(target: ConformanceTarget): void {
       // Every candidate saw the offer after it was sent, and waited a full lease from that sighting.
       expect(performance.now() - calledAt).toBeGreaterThanOrEqual(lease);
       expect(next.fencingToken()).toBe(result.fencingToken + 1);
+      log.assertSafe();
+    });
+
+    it("handOver() without a successor picks the highest-priority running candidate", async () => {
+      const name = uniqueName(target, "handover-priority");
+      const log = new LeadershipLog();
+      const first = await candidate(name, `${name}-first`, log, { priority: 1 });
+      await awaitLeader([first], lease + slack);
+      const strong = await candidate(name, `${name}-strong`, log, { priority: 7 });
+      const weak = await candidate(name, `${name}-weak`, log, { priority: 3 });
+      await awaitAdvertised(name, strong.identity, 4 * retry + slack);
+      // The leader reads the record every retry period: give it one to see the claim.
+      await new Promise((resolve) => setTimeout(resolve, 2 * retry));
+      const started = nextEvent(
+        [strong, weak],
+        (event) => event.type === "started-leading",
+        noticeMs + slack,
+        "the successor",
+      );
+      const result = await first.handOver();
+      expect(result.successor).toBe(strong.identity);
+      expect((await started).elector).toBe(strong);
+      log.assertSafe();
+    });
+
+    it("a leader with preemptAfterMs yields to a stronger candidate only after the stability delay", async () => {
+      const name = uniqueName(target, "handover-preempt");
+      const log = new LeadershipLog();
+      const delayMs = 4 * retry;
+      const low = await candidate(name, `${name}-low`, log, { priority: 1, preemptAfterMs: delayMs });
+      await awaitLeader([low], lease + slack);
+      const joinedAt = performance.now();
+      const high = await candidate(name, `${name}-high`, log, { priority: 9 });
+      const { event } = await nextEvent(
+        [high],
+        (seen) => seen.type === "started-leading",
+        delayMs + 4 * retry + noticeMs + slack,
+        "the stronger candidate to take over",
+      );
+      expect(event.type).toBe("started-leading");
+      expect(performance.now() - joinedAt).toBeGreaterThanOrEqual(delayMs);
+      expect(low.isLeader()).toBe(false);
+      // No flapping back: the weaker one stays a follower for several leases.
+      await new Promise((resolve) => setTimeout(resolve, 2 * lease));
+      expect(high.isLeader()).toBe(true);
+      expect(log.intervals().map((interval) => interval.candidate)).toEqual([low.identity, high.identity]);
       log.assertSafe();
     });
   });
