@@ -85,7 +85,7 @@ export class Candidacy {
   #challenger: { readonly identity: string; readonly sinceMs: number } | null = null;
   #running = false;
   #cancelTimer: (() => void) | undefined;
-  #calls = new AbortController();
+  readonly #calls = new AbortController();
 
   constructor(options: CandidacyOptions) {
     this.#options = options;
@@ -117,9 +117,10 @@ export class Candidacy {
     if (this.#advertised()?.candidate.identity !== this.#options.identity) return;
     const stamp = formatRfc3339(this.#options.clock.wallTime(), 6);
     const released: LeaderRecord = { ...current.record, holderIdentity: "", renewTime: stamp };
-    this.#calls = new AbortController();
-    await this.#call((signal) =>
-      this.#options.store.update(this.#recordName, released, current.version, { signal }),
+    // Not under #calls: the elector stopping (which stops this loop again) must not cut this call short.
+    await this.#call(
+      (signal) => this.#options.store.update(this.#recordName, released, current.version, { signal }),
+      null,
     ).then(
       (snapshot) => this.#see(snapshot),
       () => {},
@@ -171,12 +172,16 @@ export class Candidacy {
     }
   }
 
-  #call<T>(run: (signal: AbortSignal) => Promise<T>): Promise<T> {
+  /** One store call, bounded by the operation timeout and cut short by stop() unless `stoppable` is null. */
+  #call<T>(
+    run: (signal: AbortSignal) => Promise<T>,
+    stoppable: AbortSignal | null = this.#calls.signal,
+  ): Promise<T> {
     return boundedCall(
       {
         timeoutMs: this.#options.operationTimeoutMs,
         clock: this.#options.clock,
-        signal: this.#calls.signal,
+        signal: stoppable ?? undefined,
         context: { backend: this.#options.store.backend, election: this.#recordName },
       },
       run,
