@@ -16,6 +16,7 @@
  */
 import { boundedCall } from "./adapter/bounded-call.js";
 import type { Clock } from "./clock.js";
+import { InvalidArgumentError } from "./errors.js";
 import type { Logger } from "./logger.js";
 import type { LeaderRecord, Snapshot } from "./record.js";
 import { formatRfc3339 } from "./record.js";
@@ -44,6 +45,48 @@ export function decodeCandidate(holderIdentity: string): AdvertisedCandidate | n
   const match = /^(\d{1,15}) (.+)$/s.exec(holderIdentity);
   if (match === null) return null;
   return { priority: Number(match[1]), identity: match[2] as string };
+}
+
+/** Highest priority accepted: it is written in decimal into the candidate record. */
+export const MAX_PRIORITY = 999_999_999_999_999;
+
+/**
+ * Checks an elector's `priority` and `preemptAfterMs` options; returns the priority (`undefined`:
+ * none, the candidate is not advertised). Throws InvalidArgumentError naming the field and the rule.
+ */
+export function checkPriorityOptions(
+  options: { readonly name: string; readonly priority?: number; readonly preemptAfterMs?: number },
+  context: { backend?: string; election?: string },
+): number | undefined {
+  const { priority, preemptAfterMs } = options;
+  if (preemptAfterMs !== undefined) {
+    if (priority === undefined) {
+      throw new InvalidArgumentError("preemptAfterMs", "needs `priority` to be set as well", context);
+    }
+    if (!Number.isFinite(preemptAfterMs) || preemptAfterMs < 0) {
+      throw new InvalidArgumentError(
+        "preemptAfterMs",
+        `must be a non-negative number of milliseconds, got ${preemptAfterMs}`,
+        context,
+      );
+    }
+  }
+  if (priority === undefined) return undefined;
+  if (!Number.isSafeInteger(priority) || priority < 0 || priority > MAX_PRIORITY) {
+    throw new InvalidArgumentError(
+      "priority",
+      `must be an integer from 0 to ${MAX_PRIORITY}, got ${priority}`,
+      context,
+    );
+  }
+  if (options.name.length + CANDIDATES_SUFFIX.length > 253) {
+    throw new InvalidArgumentError(
+      "name",
+      `must be at most ${253 - CANDIDATES_SUFFIX.length} characters with \`priority\`: the candidate record is named "<name>${CANDIDATES_SUFFIX}"`,
+      context,
+    );
+  }
+  return priority;
 }
 
 export interface CandidacyOptions {

@@ -1,19 +1,19 @@
 import { boundedCall } from "./adapter/bounded-call.js";
-import { CANDIDATES_SUFFIX, Candidacy } from "./candidacy.js";
+import { Candidacy, checkPriorityOptions } from "./candidacy.js";
 import type { Clock } from "./clock.js";
 import { systemClock } from "./clock.js";
 import type { ElectionTiming } from "./config.js";
 import { assertValidElectionName, assertValidIdentity, assertValidTiming, DEFAULT_TIMING } from "./config.js";
 import {
   ClosedError,
-  ConflictError,
   InvalidArgumentError,
   NotLeaderError,
-  TenureError,
+  type TenureError,
   toTenureError,
 } from "./errors.js";
 import type { ElectorEvent, IterateOptions } from "./events.js";
 import { EventHub } from "./events.js";
+import { handoverError } from "./handover.js";
 import type { Logger } from "./logger.js";
 import { silentLogger } from "./logger.js";
 import type {
@@ -161,9 +161,6 @@ export interface StopOptions {
   readonly release?: boolean;
 }
 
-/** Highest `priority` accepted: it is written in decimal into the candidate record. */
-const MAX_PRIORITY = 999_999_999_999_999;
-
 /**
  * Runs one candidate in one election: drives the state machine (machine.ts), performs its store
  * calls one at a time with a timeout, owns its timers, and reports what happens through callbacks,
@@ -263,39 +260,14 @@ export class Elector {
     this.#candidacy = this.#makeCandidacy(options, context);
   }
 
-  /** Checks `priority` and `preemptAfterMs`; the candidacy that advertises this candidate, if any. */
+  /** The candidacy that advertises this candidate, when it has a priority (options checked). */
   #makeCandidacy(
     options: ElectorOptions,
     context: { backend: string; election: string },
   ): Candidacy | undefined {
-    const { priority, preemptAfterMs } = options;
-    if (preemptAfterMs !== undefined) {
-      if (priority === undefined) {
-        throw new InvalidArgumentError("preemptAfterMs", "needs `priority` to be set as well", context);
-      }
-      if (!Number.isFinite(preemptAfterMs) || preemptAfterMs < 0) {
-        throw new InvalidArgumentError(
-          "preemptAfterMs",
-          `must be a non-negative number of milliseconds, got ${preemptAfterMs}`,
-          context,
-        );
-      }
-    }
+    const priority = checkPriorityOptions(options, context);
     if (priority === undefined) return undefined;
-    if (!Number.isSafeInteger(priority) || priority < 0 || priority > MAX_PRIORITY) {
-      throw new InvalidArgumentError(
-        "priority",
-        `must be an integer from 0 to ${MAX_PRIORITY}, got ${priority}`,
-        context,
-      );
-    }
-    if (options.name.length + CANDIDATES_SUFFIX.length > 253) {
-      throw new InvalidArgumentError(
-        "name",
-        `must be at most ${253 - CANDIDATES_SUFFIX.length} characters with \`priority\`: the candidate record is named "<name>${CANDIDATES_SUFFIX}"`,
-        context,
-      );
-    }
+    const { preemptAfterMs } = options;
     return new Candidacy({
       store: this.#store,
       election: this.name,
@@ -425,7 +397,7 @@ export class Elector {
     try {
       assertValidIdentity(successor, this.#context());
     } catch (error) {
-      const rule = error instanceof TenureError ? error.message : String(error);
+      const rule = error instanceof Error ? error.message : String(error);
       return Promise.reject(
         new InvalidArgumentError("successor", `must be a candidate's identity (${rule})`, this.#context()),
       );
@@ -679,49 +651,16 @@ export class Elector {
     const waiting = this.#handovers.get(effect.requestId);
     this.#handovers.delete(effect.requestId);
     const context = { ...this.#context(), operation: "handOver" };
-    const successor = effect.successor;
     if (effect.outcome === "written" && effect.fencingToken !== null) {
-      this.#logger.info(`handed over to ${successor}`, { ...context, fencingToken: effect.fencingToken });
-      waiting?.resolve({ successor, fencingToken: effect.fencingToken });
+      this.#logger.info(`handed over to ${effect.successor}`, {
+        ...context,
+        fencingToken: effect.fencingToken,
+      });
+      waiting?.resolve({ successor: effect.successor, fencingToken: effect.fencingToken });
       return;
     }
-    let error: TenureError;
-    switch (effect.outcome) {
-      case "invalid-successor":
-        error = new InvalidArgumentError("successor", "must be another candidate's identity", context);
-        break;
-      case "not-leading":
-        error = new NotLeaderError(
-          `handOver(${JSON.stringify(successor)}) needs a leader; this candidate does not lead`,
-          {
-            ...context,
-            remedy:
-              "call handOver() from the leader, for example within onStartedLeading, while isLeader() is true",
-          },
-        );
-        break;
-      default:
-        error =
-          effect.error === null
-            ? new ConflictError(
-                `the lock changed before the handover to ${JSON.stringify(successor)} was written; nothing was handed over, and this candidate no longer leads`,
-                {
-                  ...context,
-                  remedy:
-                    "the lock is held by whoever the election chose; hand over again from the new leader if needed",
-                },
-              )
-            : new TenureError(
-                effect.error.code,
-                `the handover to ${JSON.stringify(successor)} failed and could not be confirmed (${effect.error.message}); this candidate no longer leads`,
-                {
-                  ...context,
-                  cause: effect.error,
-                  remedy: "check the store; the election recovers by itself within a lease",
-                },
-              );
-    }
-    this.#logger.warn(`handover to ${successor} did not happen: ${error.message}`, context);
+    const error = handoverError(effect, context);
+    this.#logger.warn(`handover to ${effect.successor} did not happen: ${error.message}`, context);
     waiting?.reject(error);
   }
 
