@@ -130,8 +130,8 @@ export function describeHandoverContract(target: ConformanceTarget): void {
       const strong = await candidate(name, `${name}-strong`, log, { priority: 7 });
       const weak = await candidate(name, `${name}-weak`, log, { priority: 3 });
       await awaitAdvertised(name, strong.identity, 4 * retry + slack);
-      // The leader reads the record every retry period: give it one to see the claim.
-      await new Promise((resolve) => setTimeout(resolve, 2 * retry));
+      // The leader reads the record every retry period: give it a few to see the claim.
+      await new Promise((resolve) => setTimeout(resolve, 3 * retry));
       const started = nextEvent(
         [strong, weak],
         (event) => event.type === "started-leading",
