@@ -1,9 +1,18 @@
 /** Command-line options. Pure: parses an argv array. */
 import { parseArgs } from "node:util";
-import { type BackendName, backendNames, isBackendName } from "./types.js";
+import {
+  type BackendName,
+  backendNames,
+  isBackendName,
+  isScenario,
+  type Scenario,
+  scenarioNames,
+} from "./types.js";
 
 export interface BenchOptions {
   readonly backends: readonly BackendName[];
+  /** Failover scenarios to run (default all; client-go runs only those it has). */
+  readonly scenarios: readonly Scenario[];
   readonly trials: number;
   readonly leaseMs: number;
   readonly out: string | undefined;
@@ -41,7 +50,9 @@ export interface BenchOptions {
 export const usage = `Usage: npm run bench -- [options]
 
   --backends LIST        comma-separated, from ${backendNames.join(",")} (default: all)
-  --trials N             trials per scenario (crash, graceful, store outage) per backend (default 10)
+  --scenarios LIST       comma-separated failover scenarios, from ${scenarioNames.join(",")}
+                         (default: all; handover is Tenure's only, store-outage needs a managed server)
+  --trials N             trials per scenario per backend (default 10)
   --lease-ms L           lease duration of the failover trials; renew deadline 0.7 L, retry 0.15 L
                          (default 2000; Kubernetes needs whole seconds)
   --out FILE             also write the results JSON there
@@ -92,6 +103,7 @@ export function parseOptions(argv: readonly string[]): BenchOptions {
     args: [...argv],
     options: {
       backends: { type: "string" },
+      scenarios: { type: "string" },
       trials: { type: "string" },
       "lease-ms": { type: "string" },
       out: { type: "string" },
@@ -127,11 +139,21 @@ export function parseOptions(argv: readonly string[]): BenchOptions {
   const unknown = backends.filter((name) => !isBackendName(name));
   if (unknown.length > 0)
     throw new Error(`unknown backend ${unknown.join(", ")}; known: ${backendNames.join(", ")}`);
+  const scenarios = (values.scenarios ?? scenarioNames.join(","))
+    .split(",")
+    .map((name) => name.trim())
+    .filter((name) => name !== "");
+  const unknownScenarios = scenarios.filter((name) => !isScenario(name));
+  if (unknownScenarios.length > 0 || scenarios.length === 0)
+    throw new Error(
+      `--scenarios must list some of ${scenarioNames.join(", ")}; got ${values.scenarios ?? ""}`,
+    );
   const leaseMs = positiveInteger(values["lease-ms"], "lease-ms", 2000);
   if (leaseMs < 100) throw new Error("--lease-ms must be at least 100");
   const scaleLeaseMs = positiveInteger(values["scale-lease-ms"], "scale-lease-ms", 15_000);
   return {
     backends: backendNames.filter((name) => backends.includes(name)),
+    scenarios: scenarioNames.filter((name) => scenarios.includes(name)),
     trials: positiveInteger(values.trials, "trials", 10),
     leaseMs,
     out: values.out,

@@ -9,10 +9,13 @@
  *   {"event":"renewed","monotonicNs":"…"}
  *   {"event":"stopped-leading","reason":"stopped","monotonicNs":"…"}
  *
- * SIGTERM stops the elector with release (graceful); SIGKILL is the crash. Exits after 10 minutes
+ * SIGTERM stops the elector with release (graceful); SIGKILL is the crash. A stdin line
+ * `{"command":"hand-over","successor":"…"}` makes it call `handOver()`, reported as
+ * `hand-over-called` (the moment of the call), then `handed-over` or `hand-over-failed`. Exits after 10 minutes
  * at the latest, so no candidate outlives a broken orchestrator for long.
  */
 
+import { createInterface } from "node:readline";
 import { openStore } from "@tenure/backends";
 import { Elector } from "@tenure/core";
 import { CANDIDATE_ENV, type CandidateConfig } from "./types.js";
@@ -78,7 +81,24 @@ async function main(): Promise<void> {
   process.on("SIGINT", () => void finish(0, "SIGINT"));
   // The orchestrator closing our stdin (or dying) ends us too.
   process.stdin.on("end", () => void finish(0, "orchestrator gone"));
-  process.stdin.resume();
+  createInterface({ input: process.stdin }).on("line", (line) => {
+    let successor: unknown;
+    try {
+      const command: unknown = JSON.parse(line);
+      if (typeof command === "object" && command !== null && "successor" in command) {
+        successor = command.successor;
+      }
+    } catch {
+      return;
+    }
+    if (typeof successor !== "string") return;
+    emit({ event: "hand-over-called", successor });
+    elector.handOver(successor).then(
+      (result) => emit({ event: "handed-over", successor, fencingToken: result.fencingToken }),
+      (error: unknown) =>
+        emit({ event: "hand-over-failed", message: error instanceof Error ? error.message : String(error) }),
+    );
+  });
   setTimeout(() => void finish(3, "max lifetime"), config.maxLifetimeMs).unref();
   elector.start();
   emit({ event: "ready", identity: config.identity, pid: process.pid });

@@ -37,6 +37,11 @@ export interface CandidatePool {
   spawn(identity: string): Promise<void>;
   /** Kills (SIGKILL) or stops (SIGTERM: release) one candidate; returns the monotonic ns just before. */
   kill(identity: string, signal: KillSignal): bigint;
+  /**
+   * Asks the leader `identity` to hand over to `successor` (Tenure only). Its `hand-over-called`
+   * event carries the moment it called `handOver()`.
+   */
+  handOver(identity: string, successor: string): void;
   /** Identities still running. */
   alive(): string[];
   /** Events seen so far. */
@@ -160,6 +165,12 @@ abstract class ProcessPool implements CandidatePool {
     const at = process.hrtime.bigint();
     child.process.kill(signal);
     return at;
+  }
+
+  handOver(identity: string, successor: string): void {
+    const child = this.children.get(identity);
+    if (child === undefined) throw new Error(`no candidate ${identity}`);
+    child.process.stdin?.write(`${JSON.stringify({ command: "hand-over", successor })}\n`);
   }
 
   alive(): string[] {
@@ -334,6 +345,22 @@ export class MemoryPool implements CandidatePool {
       entry.elector.stop({ release: signal === "SIGTERM" }).then(() => entry.store.close()),
     );
     return at;
+  }
+
+  handOver(identity: string, successor: string): void {
+    const entry = this.#electors.get(identity);
+    if (entry === undefined) throw new Error(`no candidate ${identity}`);
+    this.#events.add({ identity, event: "hand-over-called", ns: process.hrtime.bigint() });
+    entry.elector.handOver(successor).then(
+      () => this.#events.add({ identity, event: "handed-over", ns: process.hrtime.bigint() }),
+      (error: unknown) =>
+        this.#events.add({
+          identity,
+          event: "hand-over-failed",
+          ns: process.hrtime.bigint(),
+          message: error instanceof Error ? error.message : String(error),
+        }),
+    );
   }
 
   alive(): string[] {

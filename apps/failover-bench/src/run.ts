@@ -129,6 +129,7 @@ export class BenchRun {
   #work = {
     crash: (): number => this.#baseTiming.leaseDurationMs / 1000 + 1.5,
     graceful: (): number => 1.5,
+    handover: (): number => 1.5,
     outage: (): number => 3 * (this.#baseTiming.leaseDurationMs / 1000) + 2,
     load: (name: Backend["name"]): number =>
       this.#options.skipLoad || name === "memory" ? 0 : name === "consul" ? 40 : 20,
@@ -143,7 +144,7 @@ export class BenchRun {
     const work = this.#work;
     return (
       (this.#options.skipFailover ? 0 : this.#options.trials) *
-        (work.crash() + work.graceful() + (name === "memory" ? 0 : work.outage())) +
+        this.#scenarioWork(name === "memory" ? ["store-outage"] : []) +
       work.load(name) +
       work.scale(name)
     );
@@ -152,11 +153,25 @@ export class BenchRun {
   #clientGoShare(): number {
     const work = this.#work;
     return (
-      (this.#options.skipFailover ? 0 : this.#options.trials) * (work.crash() + 0.5 + work.graceful()) +
+      (this.#options.skipFailover ? 0 : this.#options.trials) *
+        (this.#scenarioWork(["store-outage", "handover"]) + 0.5) +
       work.load("kubernetes") +
       // Both implementations at client-go's defaults: a 15 s lease per crash trial.
       2 * this.#options.kubeDefaultsTrials * (DEFAULT_TIMING.leaseDurationMs / 1000 + 4)
     );
+  }
+
+  /** Estimated seconds of one trial of `scenario`. */
+  #trialWork(scenario: Scenario): number {
+    const work = this.#work;
+    return scenario === "store-outage" ? work.outage() : work[scenario]();
+  }
+
+  /** Estimated seconds of one trial of each chosen scenario, leaving out `without`. */
+  #scenarioWork(without: readonly Scenario[]): number {
+    return this.#options.scenarios
+      .filter((scenario) => !without.includes(scenario))
+      .reduce((sum, scenario) => sum + this.#trialWork(scenario), 0);
   }
 
   #skip(backend: Backend["name"], what: string, reason: string): void {
@@ -356,14 +371,18 @@ export class BenchRun {
       timing,
       store,
     );
-    const scenarios: Scenario[] =
-      store === undefined ? ["crash", "graceful"] : ["crash", "graceful", "store-outage"];
+    // store-outage needs a server to pause; handover needs Tenure (client-go has none).
+    const scenarios = this.#options.scenarios.filter(
+      (scenario) =>
+        (scenario !== "store-outage" || store !== undefined) &&
+        (scenario !== "handover" || implementation === "tenure"),
+    );
     const label = `${backend} ${implementation}`;
     try {
       for (const scenario of scenarios) {
         this.#progress.step(`${label}: ${scenario} trial 1/${count}`);
         const run = await trials.run(scenario, count, (done) => {
-          this.#progress.advance(this.#work[scenario === "store-outage" ? "outage" : scenario]());
+          this.#progress.advance(this.#trialWork(scenario));
           if (done < count) this.#progress.step(`${label}: ${scenario} trial ${done + 1}/${count}`);
         });
         const summary = summarize(run.samplesMs);
@@ -379,6 +398,7 @@ export class BenchRun {
           trials: count,
           failures: run.failures,
           overlaps: run.overlaps,
+          ...(scenario === "handover" ? { successorWins: run.successorWins } : {}),
           leaseMs: timing.leaseDurationMs,
           renewDeadlineMs: timing.renewDeadlineMs,
           retryPeriodMs: timing.retryPeriodMs,
@@ -393,7 +413,7 @@ export class BenchRun {
           phases: phaseSummary(run.phases),
         });
         this.#progress.line(
-          `${label} ${scenario}: p50 ${summary.p50Ms} ms, p99 ${summary.p99Ms} ms, max ${summary.maxMs} ms (${run.samplesMs.length}/${count} trials)`,
+          `${label} ${scenario}: p50 ${summary.p50Ms} ms, p99 ${summary.p99Ms} ms, max ${summary.maxMs} ms (${run.samplesMs.length}/${count} trials${scenario === "handover" ? `, chosen successor won ${run.successorWins}/${count}` : ""})`,
         );
       }
     } finally {

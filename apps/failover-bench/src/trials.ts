@@ -18,8 +18,10 @@ export interface TrialRun {
   readonly phases: TrialPhases[];
   readonly failures: number;
   readonly notes: string[];
-  /** Two leaders at once (graceful: the next started before the old one stopped). */
+  /** Two leaders at once (graceful, handover: the next started before the old one stopped). */
   readonly overlaps: number;
+  /** Handover: trials in which the chosen successor was the next leader. */
+  readonly successorWins: number;
 }
 
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
@@ -46,8 +48,10 @@ export interface StoreSwitch {
 
 export class Trials {
   #next = 0;
-  /** Graceful trials where the next leader started before the old one reported stopping. */
+  /** Graceful and handover trials where the next leader started before the old one reported stopping. */
   overlaps = 0;
+  /** Handover trials in which the chosen successor was the next leader. */
+  successorWins = 0;
 
   constructor(
     readonly pool: CandidatePool,
@@ -117,9 +121,49 @@ export class Trials {
     return next === undefined ? undefined : nsToMs(resumedAt, next.ns);
   }
 
+  /**
+   * One handover: the leader is asked to hand over to a random follower; returns the time from its
+   * `handOver()` call to the next started-leading, and counts whether the chosen one won.
+   */
+  async handover(): Promise<number | undefined> {
+    await this.fill();
+    const leader = await this.settle();
+    await sleep(this.timing.retryPeriodMs * (2 + Math.random()));
+    const followers = this.pool.alive().filter((identity) => identity !== leader.identity);
+    const successor = followers[Math.floor(Math.random() * followers.length)];
+    if (successor === undefined) throw new Error("no follower to hand over to");
+    const mark = this.pool.log.length - 1;
+    this.pool.handOver(leader.identity, successor);
+    const called = await this.pool.waitFor(
+      (event) => event.identity === leader.identity && event.event === "hand-over-called",
+      mark,
+      5_000,
+    );
+    if (called === undefined) throw new Error(`${leader.identity} never called handOver()`);
+    const next = await this.pool.waitFor(
+      (event) => event.event === "started-leading" && event.ns > called.ns,
+      mark,
+      3 * this.timing.leaseDurationMs + 5_000,
+    );
+    const failed = this.pool.log
+      .slice(mark + 1)
+      .find((event) => event.identity === leader.identity && event.event === "hand-over-failed");
+    if (failed !== undefined) throw new Error(`handOver() failed: ${failed.message ?? "?"}`);
+    if (next === undefined) return undefined;
+    if (next.identity === successor) this.successorWins += 1;
+    const ended = await this.pool.waitFor(
+      (event) => event.identity === leader.identity && event.event === "stopped-leading",
+      mark,
+      5_000,
+    );
+    if (ended === undefined || ended.ns > next.ns) this.overlaps += 1;
+    return nsToMs(called.ns, next.ns);
+  }
+
   /** One trial: the failover time in ms (undefined when no new leader came in time), and its phases. */
   async once(scenario: Scenario): Promise<{ sampleMs: number | undefined; phases?: TrialPhases }> {
     if (scenario === "store-outage") return { sampleMs: await this.outage() };
+    if (scenario === "handover") return { sampleMs: await this.handover() };
     await this.fill();
     const leader = await this.settle();
     // Let the leader renew a few times, and kill at a random phase of its renewal cycle.
@@ -185,6 +229,7 @@ export class Trials {
     const phases: TrialPhases[] = [];
     const notes: string[] = [];
     const overlapsBefore = this.overlaps;
+    const winsBefore = this.successorWins;
     let failures = 0;
     for (let trial = 0; trial < count; trial++) {
       try {
@@ -200,6 +245,13 @@ export class Trials {
       }
       onTrial(trial + 1);
     }
-    return { samplesMs, phases, failures, notes, overlaps: this.overlaps - overlapsBefore };
+    return {
+      samplesMs,
+      phases,
+      failures,
+      notes,
+      overlaps: this.overlaps - overlapsBefore,
+      successorWins: this.successorWins - winsBefore,
+    };
   }
 }

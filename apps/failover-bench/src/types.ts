@@ -22,9 +22,17 @@ export interface Timing {
 
 /**
  * crash: the leader is SIGKILLed; graceful: it is SIGTERMed and releases; store-outage: the store is
- * paused (SIGSTOP) for two leases and resumed, and the sample is from the resume to the next leader.
+ * paused (SIGSTOP) for two leases and resumed, and the sample is from the resume to the next leader;
+ * handover: the leader calls `handOver()` naming a random follower, and the sample is from that call
+ * to the next started-leading (Tenure only: client-go has no handover).
  */
-export type Scenario = "crash" | "graceful" | "store-outage";
+export type Scenario = "crash" | "graceful" | "store-outage" | "handover";
+
+export const scenarioNames: readonly Scenario[] = ["crash", "graceful", "store-outage", "handover"];
+
+export function isScenario(name: string): name is Scenario {
+  return (scenarioNames as readonly string[]).includes(name);
+}
 
 /** Who ran the candidates: Tenure, or client-go's leaderelection (Kubernetes only). */
 export type Implementation = "tenure" | "client-go";
@@ -38,8 +46,10 @@ export interface FailoverResult {
   readonly trials: number;
   /** Trials that produced no new leader within the time limit (not in the samples). */
   readonly failures: number;
-  /** Graceful trials in which the next leader started before the old one reported stopping. */
+  /** Graceful and handover trials in which the next leader started before the old one reported stopping. */
   readonly overlaps: number;
+  /** Handover: trials in which the chosen successor was the next leader (absent for other scenarios). */
+  readonly successorWins?: number;
   readonly leaseMs: number;
   readonly renewDeadlineMs: number;
   readonly retryPeriodMs: number;

@@ -31,6 +31,13 @@ describe("parseOptions", () => {
     expect(options.docsDir).toBeNull();
   });
 
+  it("runs every failover scenario by default, or only those listed", () => {
+    expect(parseOptions([]).scenarios).toEqual(["crash", "graceful", "store-outage", "handover"]);
+    expect(parseOptions(["--scenarios", "handover, graceful"]).scenarios).toEqual(["graceful", "handover"]);
+    expect(() => parseOptions(["--scenarios", "graceful,teleport"])).toThrow(/--scenarios must list/);
+    expect(() => parseOptions(["--scenarios", ","])).toThrow(/--scenarios must list/);
+  });
+
   it("refuses unknown backends and bad numbers", () => {
     expect(() => parseOptions(["--backends", "zookeeper"])).toThrow(/unknown backend zookeeper/);
     expect(() => parseOptions(["--trials", "0"])).toThrow(/positive integer/);

@@ -105,6 +105,27 @@ describe("evaluateTargets", () => {
     expect(target?.why).toMatch(/exceeds the limit by 150 ms/);
   });
 
+  it("judges a handover against the graceful p99 of the same backend, and on the successor's wins", () => {
+    const graceful = row({ backend: "etcd", scenario: "graceful", p99Ms: 40, samplesMs: [20, 30, 40] });
+    const judge = (handover: Partial<FailoverResult>) =>
+      evaluateTargets([graceful, row({ backend: "etcd", scenario: "handover", ...handover })], [], []).find(
+        (entry) => entry.target.startsWith("handover"),
+      );
+    expect(judge({ p99Ms: 35, successorWins: 3 })).toMatchObject({ verdict: "pass", margin: "+5.0 ms" });
+    expect(judge({ p99Ms: 35, successorWins: 2 })?.verdict).toBe("fail");
+    expect(judge({ p99Ms: 45, successorWins: 3 })).toMatchObject({ verdict: "fail", margin: "−5.0 ms" });
+    expect(judge({ p99Ms: 35, successorWins: 3, overlaps: 1 })?.why).toMatch(/safety bug/);
+    // A handover row is never judged as a graceful failover.
+    const targets = evaluateTargets(
+      [row({ backend: "etcd", scenario: "handover", successorWins: 3 })],
+      [],
+      [],
+    );
+    expect(targets.map((entry) => entry.target)).toEqual([
+      "handover: the chosen successor wins every trial, no overlap",
+    ]);
+  });
+
   it("judges graceful failover on watch backends only, and never client-go", () => {
     expect(find("graceful", "redis")?.verdict).toBe("pass");
     expect(find("graceful", "kubernetes")?.verdict).toBe("fail");

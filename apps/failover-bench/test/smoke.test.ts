@@ -22,4 +22,21 @@ describe("memory backend smoke", () => {
       await pool.close();
     }
   });
+
+  it("measures handovers: the chosen successor wins each, from the handOver() call", async () => {
+    const timing = timingFor(400);
+    const pool = new MemoryPool("bench-smoke-handover", timing);
+    const trials = new Trials(pool, "smoke-handover", timing);
+    try {
+      const handover = await trials.run("handover", 3, () => {});
+      expect(handover.failures).toBe(0);
+      expect(handover.successorWins).toBe(3);
+      expect(handover.overlaps).toBe(0);
+      // Two compare-and-swaps and a watch delivery, never a lease.
+      for (const sample of handover.samplesMs) expect(sample).toBeLessThan(100);
+      expect(pool.alive()).toHaveLength(3);
+    } finally {
+      await pool.close();
+    }
+  });
 });

@@ -1,4 +1,5 @@
 import { boundedCall } from "./adapter/bounded-call.js";
+import { Candidacy, checkPriorityOptions } from "./candidacy.js";
 import type { Clock } from "./clock.js";
 import { systemClock } from "./clock.js";
 import type { ElectionTiming } from "./config.js";
@@ -12,6 +13,7 @@ import {
 } from "./errors.js";
 import type { ElectorEvent, IterateOptions } from "./events.js";
 import { EventHub } from "./events.js";
+import { handoverError } from "./handover.js";
 import type { HealthPolicy, HealthPolicyOptions } from "./health-policy.js";
 import { HealthMonitor, resolveHealthPolicy } from "./health-policy.js";
 import type { Logger } from "./logger.js";
@@ -120,6 +122,21 @@ export interface ElectorOptions extends Partial<ElectionTiming> {
    * Default: none.
    */
   readonly health?: HealthPolicyOptions;
+  /**
+   * Opt-in: this candidate's priority, a non-negative integer (higher is preferred). A candidate
+   * with a priority advertises itself in the election's candidate record (`<name>.candidates`,
+   * through the same store) while it does not lead, so that a leader's `handOver()` without a
+   * successor picks the highest-priority running candidate, and `preemptAfterMs` can apply. Costs one
+   * read per retry period per such candidate, and one write per third of a lease by the top one.
+   * Default: none (not advertised; this candidate can still be named in `handOver(identity)`).
+   */
+  readonly priority?: number;
+  /**
+   * Opt-in, with `priority`: while leading, hand over to a candidate of higher priority once it has
+   * been advertised without a break for this long (the stability delay, so that leadership does
+   * not flap while candidates come and go). Checked every retry period. Default: never.
+   */
+  readonly preemptAfterMs?: number;
 }
 
 /** What `Elector.status()` reports. */
@@ -147,6 +164,14 @@ export interface ResignOptions {
    * duration. 0 lets it compete again at once (it may win again).
    */
   readonly holdOffMs?: number;
+}
+
+/** What `handOver()` resolves with: the term offered to the successor. */
+export interface HandOverResult {
+  /** The identity the lock now names. */
+  readonly successor: string;
+  /** The fencing token of the successor's term: higher than every token of this candidate's terms. */
+  readonly fencingToken: number;
 }
 
 export interface WhenLeadingOptions {
@@ -192,6 +217,14 @@ export class Elector {
   #leadership: Leadership | undefined;
   /** Resolved when a release under way (after `resign()`) is over. */
   #resigned: (() => void)[] = [];
+  /** `handOver()` calls waiting for their `handover-settled` effect, by request id. */
+  readonly #handovers = new Map<
+    number,
+    { resolve: (result: HandOverResult) => void; reject: (error: TenureError) => void }
+  >();
+  #nextHandoverId = 1;
+  /** This candidate's part in the candidate record, when it has a priority. */
+  readonly #candidacy: Candidacy | undefined;
   /** Stops the elector when the `signal` option aborts. */
   readonly #onAbortSignal = (): void => void this.stop();
   /** The running watch, if any: followers watch, leaders do not (see #syncWatch). */
@@ -257,6 +290,36 @@ export class Elector {
     this.#stopped = new Promise((resolve) => {
       this.#resolveStopped = resolve;
     });
+    this.#candidacy = this.#makeCandidacy(options, context);
+  }
+
+  /** The candidacy that advertises this candidate, when it has a priority (options checked). */
+  #makeCandidacy(
+    options: ElectorOptions,
+    context: { backend: string; election: string },
+  ): Candidacy | undefined {
+    const priority = checkPriorityOptions(options, context);
+    if (priority === undefined) return undefined;
+    const { preemptAfterMs } = options;
+    return new Candidacy({
+      store: this.#store,
+      election: this.name,
+      identity: this.identity,
+      priority,
+      leaseDurationMs: this.timing.leaseDurationMs,
+      retryPeriodMs: this.timing.retryPeriodMs,
+      operationTimeoutMs: this.#operationTimeoutMs,
+      preemptAfterMs,
+      clock: this.#clock,
+      logger: this.#logger,
+      isLeading: () => this.isLeader(),
+      leader: () => this.leader(),
+      yieldTo: (identity) => {
+        this.handOver(identity).catch((error: unknown) =>
+          this.#logger.warn(`yielding to ${identity} failed`, { ...this.#context(), error }),
+        );
+      },
+    });
   }
 
   /** Starts campaigning. Calling it twice does nothing more; after `stop()` it throws CLOSED. */
@@ -275,6 +338,7 @@ export class Elector {
     this.#logger.debug("elector starting", { ...this.#context(), identity: this.identity, ...this.timing });
     this.#dispatch({ type: "start" });
     this.#startHealthMonitor();
+    this.#candidacy?.start();
     return this;
   }
 
@@ -291,7 +355,9 @@ export class Elector {
     } else {
       this.#dispatch({ type: "stop", release });
     }
-    return this.#stopped;
+    // A candidate with a priority also clears its claim in the candidate record, when it releases.
+    const withdrawn = release ? this.#candidacy?.withdraw() : undefined;
+    return withdrawn === undefined ? this.#stopped : Promise.all([this.#stopped, withdrawn]).then(() => {});
   }
 
   /** `await using elector = new Elector(…).start()`: stops (and releases) when the scope ends. */
@@ -323,6 +389,70 @@ export class Elector {
     return new Promise((resolve) => {
       this.#resigned.push(resolve);
       this.#dispatch({ type: "resign", holdOffMs });
+    });
+  }
+
+  /**
+   * Hands leadership to `successor`, another candidate's identity, and stays a candidate. The
+   * leadership signal is aborted first (a `stopped-leading` event with reason `"handed-over"`); then
+   * one compare-and-swap on the held version writes a record naming the successor, with the next
+   * fencing token and an empty `acquireTime` that marks the term as offered. Every other candidate
+   * sees a valid lease held by the successor and waits it out, so none can win in between; the
+   * successor, seeing the offer (at once where the store can watch, else at its next poll), takes
+   * the term with its own compare-and-swap and starts leading only once that write succeeded. A
+   * successor that is not running never takes it: the lease lapses after `leaseDurationMs` and a
+   * normal election follows.
+   *
+   * Without `successor`, the successor is the highest-priority candidate that is running and not
+   * leading, as the candidate record shows it (candidates created with `priority`); when none is
+   * known, it rejects with INVALID_ARGUMENT (field `successor`) and nothing happens.
+   *
+   * Resolves once the offer is written. Rejects with INVALID_ARGUMENT when `successor` is empty,
+   * malformed or this candidate's own identity (nothing happens), with NOT_LEADER when this candidate
+   * does not lead (nothing happens), with CLOSED when the elector is not running, and with CONFLICT
+   * or the store's error when the write did not land or could not be confirmed: this candidate has
+   * stepped down in any case, and competes again as a follower.
+   */
+  handOver(successor?: string): Promise<HandOverResult> {
+    if (successor === undefined) {
+      const best = this.#candidacy?.best();
+      if (best === undefined || best === null) {
+        return Promise.reject(
+          new InvalidArgumentError(
+            "successor",
+            this.#candidacy === undefined
+              ? "is required unless this candidate has a `priority` (only candidates with one see the others)"
+              : "was omitted, but no other candidate with a priority is known to be running now; name one",
+            this.#context(),
+          ),
+        );
+      }
+      successor = best.identity;
+    }
+    try {
+      assertValidIdentity(successor, this.#context());
+    } catch (error) {
+      const rule = error instanceof Error ? error.message : String(error);
+      return Promise.reject(
+        new InvalidArgumentError("successor", `must be a candidate's identity (${rule})`, this.#context()),
+      );
+    }
+    if (successor === this.identity) {
+      return Promise.reject(
+        new InvalidArgumentError(
+          "successor",
+          `must be another candidate's identity, not this candidate's own ("${this.identity}")`,
+          this.#context(),
+        ),
+      );
+    }
+    if (!this.#started || this.#state.role === "stopped") {
+      return Promise.reject(new ClosedError("the elector is not running", this.#context()));
+    }
+    const requestId = this.#nextHandoverId++;
+    return new Promise((resolve, reject) => {
+      this.#handovers.set(requestId, { resolve, reject });
+      this.#dispatch({ type: "hand-over", successor, requestId });
     });
   }
 
@@ -616,10 +746,30 @@ export class Elector {
         });
         this.#hub.emit({ ...effect, atMs });
         return;
+      case "handover-settled":
+        this.#settleHandover(effect);
+        return;
       case "stopped":
         this.#finish(atMs);
         return;
     }
+  }
+
+  #settleHandover(effect: Extract<Effect, { type: "handover-settled" }>): void {
+    const waiting = this.#handovers.get(effect.requestId);
+    this.#handovers.delete(effect.requestId);
+    const context = { ...this.#context(), operation: "handOver" };
+    if (effect.outcome === "written" && effect.fencingToken !== null) {
+      this.#logger.info(`handed over to ${effect.successor}`, {
+        ...context,
+        fencingToken: effect.fencingToken,
+      });
+      waiting?.resolve({ successor: effect.successor, fencingToken: effect.fencingToken });
+      return;
+    }
+    const error = handoverError(effect, context);
+    this.#logger.warn(`handover to ${effect.successor} did not happen: ${error.message}`, context);
+    waiting?.reject(error);
   }
 
   #startLeading(fencingToken: number, safeUntilMs: number, atMs: number): void {
@@ -822,6 +972,7 @@ export class Elector {
   }
 
   #finish(atMs: number): void {
+    this.#candidacy?.stop();
     this.#options.signal?.removeEventListener("abort", this.#onAbortSignal);
     this.#cancelWake?.();
     this.#cancelWake = undefined;
@@ -829,6 +980,10 @@ export class Elector {
     this.#watch = undefined;
     this.#healthMonitor?.stop();
     this.#healthMonitor = undefined;
+    for (const waiting of this.#handovers.values()) {
+      waiting.reject(new ClosedError("the elector stopped before the handover was written", this.#context()));
+    }
+    this.#handovers.clear();
     this.#logger.debug("elector stopped", this.#context());
     this.#hub.emit({ type: "stopped", atMs });
     this.#hub.close();

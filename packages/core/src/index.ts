@@ -1,3 +1,5 @@
+export type { AdvertisedCandidate } from "./candidacy.js";
+export { candidatesRecordName, decodeCandidate, encodeCandidate } from "./candidacy.js";
 export type { Clock } from "./clock.js";
 export { systemClock } from "./clock.js";
 export type { ElectionTiming } from "./config.js";
@@ -13,6 +15,7 @@ export type {
   CurrentLeader,
   ElectorOptions,
   ElectorStatus,
+  HandOverResult,
   Leadership,
   ResignOptions,
   StopOptions,
@@ -47,6 +50,8 @@ export type { ConsoleLoggerOptions, LogFields, Logger, LogLevel } from "./logger
 export { createConsoleLogger, silentLogger } from "./logger.js";
 export type {
   Effect,
+  Handover,
+  HandoverOutcome,
   Instant,
   LeaderView,
   MachineConfig,
@@ -60,7 +65,7 @@ export type {
   StepResult,
   Term,
 } from "./machine.js";
-export { currentLeader, initialState, isLeading, observedExpiryMs, step } from "./machine.js";
+export { currentLeader, initialState, isLeading, isOfferedTerm, observedExpiryMs, step } from "./machine.js";
 export type {
   LeaderObservation,
   ObserveItem,

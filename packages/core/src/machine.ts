@@ -7,8 +7,9 @@
  * Safety rests on three rules, argued in docs/architecture.md:
  * 1. A follower takes over only with a compare-and-swap on the version it last observed, and only a
  *    full lease after it first saw that version (its own monotonic clock, never stored timestamps);
- *    at once only when nobody can be acting on it: a released lock, or a record this very elector
- *    wrote to start a term and no longer acts on.
+ *    at once only when nobody can be acting on it: a released lock, a record this very elector
+ *    wrote to start a term and no longer acts on, or a term handed over to this identity (see
+ *    {@link isOfferedTerm}: its writer stopped acting before writing it, and nobody acts on an offer).
  * 2. A leader's right to act ends `renewDeadlineMs` after it SENT its last successful write.
  * 3. That deadline is checked before every event is applied, so no late timer or late answer can
  *    extend it.
@@ -84,7 +85,7 @@ export interface Term {
 export type Role = "follower" | "leader" | "releasing" | "stopped";
 
 /** Why a store operation was sent. */
-export type Purpose = "observe" | "acquire" | "renew" | "release";
+export type Purpose = "observe" | "acquire" | "renew" | "release" | "hand-over";
 
 interface PendingOperation {
   readonly id: number;
@@ -134,7 +135,31 @@ export interface MachineState {
    * this elector may take it over at once instead of waiting out a lease.
    */
   readonly ownTerms: readonly OwnTerm[];
+  /** The handover under way (the lock is being written to name `successor`), or `null`. */
+  readonly handover: Handover | null;
 }
+
+/** A handover this elector is writing: the leader stepped down and offers the next term to `successor`. */
+export interface Handover {
+  /** The caller's id for this request, echoed in `handover-settled`. */
+  readonly requestId: number;
+  readonly successor: string;
+  /** The token written into the offered term, once the write was sent (`null` before). */
+  readonly fencingToken: number | null;
+  /** The last store failure while handing over; the write may or may not have landed. */
+  readonly error: TenureError | null;
+}
+
+/** How a handover ended (see the `handover-settled` effect). */
+export type HandoverOutcome =
+  /** The lock now names the successor, as an offered term; the successor takes it with its own write. */
+  | "written"
+  /** This elector was not leading when the handover was asked for: nothing was written. */
+  | "not-leading"
+  /** The successor was this elector's own identity, or empty: nothing was written. */
+  | "invalid-successor"
+  /** The write lost a race, failed, or its outcome could not be read: the lock may name anyone. */
+  | "not-written";
 
 /** What identifies a term this elector tried to start: its token and the time it wrote. */
 export interface OwnTerm {
@@ -157,7 +182,9 @@ export type StepDownReason =
   /** The elector's health check failed its threshold (see health-policy.ts): still a candidate. */
   | "unhealthy"
   /** The store asked for another holder (`preferredHolder`) and `yieldToPreferredHolder` is on: released. */
-  | "yielded";
+  | "yielded"
+  /** `handOver()` was called: the next term is offered to a named successor; still a candidate. */
+  | "handed-over";
 
 /** What the runtime must do after a step, in order. */
 export type Effect =
@@ -185,6 +212,17 @@ export type Effect =
   | { readonly type: "stopped-leading"; readonly reason: StepDownReason; readonly fencingToken: number }
   | { readonly type: "leader-changed"; readonly leader: string | null; readonly validUntilMs: number | null }
   | { readonly type: "store-error"; readonly error: TenureError; readonly purpose: Purpose }
+  | {
+      readonly type: "handover-settled";
+      /** The `requestId` of the `hand-over` event this answers. */
+      readonly requestId: number;
+      readonly successor: string;
+      readonly outcome: HandoverOutcome;
+      /** The offered term's token when `written`, else `null`. */
+      readonly fencingToken: number | null;
+      /** The store failure behind a `not-written` outcome, if there was one. */
+      readonly error: TenureError | null;
+    }
   | { readonly type: "stopped" };
 
 /** The outcome of a store operation. */
@@ -213,7 +251,13 @@ export type MachineEvent =
       readonly holdOffMs: number;
       readonly release?: boolean;
       readonly reason?: "resigned" | "unhealthy";
-    };
+    }
+  /**
+   * Step down and offer the next term to `successor`: one compare-and-swap on the held version
+   * writes a record naming it, with an empty `acquireTime` (an offer) and the next token. Stays a
+   * candidate. Settles with a `handover-settled` effect.
+   */
+  | { readonly type: "hand-over"; readonly successor: string; readonly requestId: number };
 
 export interface StepResult {
   readonly state: MachineState;
@@ -240,6 +284,7 @@ export const initialState: MachineState = {
   afterRelease: "stop",
   campaignAfterMs: 0,
   ownTerms: [],
+  handover: null,
 };
 
 /** Most release writes tried while stopping (the first, plus one after a conflict). */
@@ -278,7 +323,27 @@ export function observedExpiryMs(config: MachineConfig, state: MachineState): nu
   if (observed === undefined || observed === null) return undefined;
   if (observed.record !== null && observed.record.holderIdentity === "") return observed.observedAtMs;
   if (isOwnIdleRecord(config, state)) return observed.observedAtMs;
+  if (state.role === "follower" && isOfferedTerm(config, observed)) return observed.observedAtMs;
   return observed.observedAtMs + observed.leaseMs;
+}
+
+/**
+ * True when the observed record is a term handed over to this identity and not yet taken: it names
+ * this identity with an empty `acquireTime`. Only a handover writes that: every acquisition, by
+ * Tenure or client-go, stamps `acquireTime`, and every renewal keeps the stamp. So the record cannot
+ * be the term of a process that shares the identity (a restart, a twin) and may still be acting; the
+ * leader that wrote it had stopped acting before it sent the write. Nobody acts on an offer: the
+ * successor starts its term only once its own compare-and-swap on the offer's version succeeded
+ * (twins race for it and one wins), and its deadline counts from that write's send time.
+ */
+export function isOfferedTerm(config: Pick<MachineConfig, "identity">, observed: Observation): boolean {
+  const record = observed.record;
+  return (
+    !observed.deleted &&
+    record !== null &&
+    record.holderIdentity === config.identity &&
+    record.acquireTime === ""
+  );
 }
 
 /**
@@ -365,7 +430,44 @@ function apply(
         event.release ?? true,
         event.reason ?? "resigned",
       );
+    case "hand-over":
+      return handOver(config, state, event, effects);
   }
+}
+
+/**
+ * Steps down (aborting first) and offers the next term to `successor`, staying a candidate. The
+ * write is the release's compare-and-swap on the held version, with the successor as holder.
+ */
+function handOver(
+  config: MachineConfig,
+  state: MachineState,
+  request: Extract<MachineEvent, { type: "hand-over" }>,
+  effects: Effect[],
+): MachineState {
+  const { successor, requestId } = request;
+  const refuse = (outcome: HandoverOutcome): MachineState => {
+    effects.push({
+      type: "handover-settled",
+      requestId,
+      successor,
+      outcome,
+      fencingToken: null,
+      error: null,
+    });
+    return state;
+  };
+  if (successor === "" || successor === config.identity) return refuse("invalid-successor");
+  if (state.role !== "leader" || state.term === null) return refuse("not-leading");
+  const term = state.term;
+  return {
+    ...stepDown(state, "handed-over", effects),
+    role: "releasing",
+    term,
+    releaseAttempts: 0,
+    afterRelease: "follow",
+    handover: { requestId, successor, fencingToken: null, error: null },
+  };
 }
 
 function stop(state: MachineState, release: boolean, effects: Effect[]): MachineState {
@@ -529,6 +631,10 @@ function complete(
     if (state.role === "releasing") {
       // An acquisition that failed while stopping may still have landed: one read tells.
       if (operation.purpose === "acquire") return { ...settled, readDue: true };
+      // So may a handover: one read tells whether the successor was named.
+      if (operation.purpose === "hand-over" && settled.handover !== null) {
+        return { ...settled, readDue: true, handover: { ...settled.handover, error: result.error } };
+      }
       return finishStopping(settled, effects);
     }
     // A failed write may still have landed; a follower reads before writing again. A leader keeps
@@ -560,6 +666,7 @@ function complete(
     case "renew":
       return afterRenew(config, ok, operation, snapshot, nowMs, effects);
     case "release":
+    case "hand-over":
       return finishStopping(observe(config, ok, snapshot, nowMs), effects);
   }
 }
@@ -719,6 +826,7 @@ function renewalTime(config: Pick<MachineConfig, "retryPeriodMs">, sentAtMs: num
 
 /** The release is over (written, lost or given up): stop, or after resign() follow again. */
 function finishStopping(state: MachineState, effects: Effect[]): MachineState {
+  if (state.handover !== null) state = settleHandover(state, effects);
   if (state.afterRelease === "follow") {
     return {
       ...state,
@@ -731,6 +839,29 @@ function finishStopping(state: MachineState, effects: Effect[]): MachineState {
   }
   effects.push({ type: "stopped" });
   return { ...state, role: "stopped", term: null, pending: null };
+}
+
+/**
+ * Reports how a handover ended, from what the store last showed: written when it names the
+ * successor with the offered token (the successor may already have taken it).
+ */
+function settleHandover(state: MachineState, effects: Effect[]): MachineState {
+  const handover = state.handover;
+  if (handover === null) return state;
+  const record = state.observed?.record;
+  const written =
+    handover.fencingToken !== null &&
+    record?.holderIdentity === handover.successor &&
+    record.leaderTransitions === handover.fencingToken;
+  effects.push({
+    type: "handover-settled",
+    requestId: handover.requestId,
+    successor: handover.successor,
+    outcome: written ? "written" : "not-written",
+    fencingToken: written ? handover.fencingToken : null,
+    error: written ? null : handover.error,
+  });
+  return { ...state, handover: null };
 }
 
 /** Chooses the next store operation, if one is due and none is in flight. */
@@ -747,6 +878,30 @@ function decide(config: MachineConfig, state: MachineState, now: Instant, effect
       return send(attempt, { type: "read", purpose: "observe" }, nowMs, effects);
     }
     if (state.readDue) return send(state, { type: "read", purpose: "observe" }, nowMs, effects);
+    if (state.handover !== null) {
+      // The offered term: a valid lease held by the successor, so every other candidate waits it
+      // out as for any holder; an empty acquireTime marks it as an offer (see isOfferedTerm); the
+      // next token, so the successor's term is fenced apart from ours.
+      const fencingToken = Math.max(state.term.record.leaderTransitions, state.highestToken) + 1;
+      const offer: LeaderRecord = {
+        holderIdentity: state.handover.successor,
+        leaseDurationSeconds: config.leaseDurationMs / 1000,
+        acquireTime: "",
+        renewTime: stamp(now),
+        leaderTransitions: fencingToken,
+      };
+      const attempt: MachineState = {
+        ...state,
+        releaseAttempts: state.releaseAttempts + 1,
+        handover: { ...state.handover, fencingToken },
+      };
+      return send(
+        attempt,
+        { type: "update", purpose: "hand-over", record: offer, expectedVersion: state.term.version },
+        nowMs,
+        effects,
+      );
+    }
     const record: LeaderRecord = {
       holderIdentity: "",
       // client-go writes 1 here; a reader that ignores the empty holder still sees a lease about to lapse.
@@ -790,6 +945,19 @@ function decide(config: MachineConfig, state: MachineState, now: Instant, effect
   const expiry = observedExpiryMs(config, state);
   // Resigned and holding off, or waiting out a deletion: leave the lock alone for now.
   const waiting = nowMs < state.campaignAfterMs || (observed?.deleted === true && (expiry ?? 0) > nowMs);
+  if (!waiting && observed !== null && isOfferedTerm(config, observed) && observed.record !== null) {
+    // A term handed over to us: take it with our own write on the offer's version, and lead only
+    // once that write succeeds. Keep the offered token unless a higher one was ever seen here.
+    const offered = observed.record.leaderTransitions;
+    const token = state.highestToken > offered ? state.highestToken + 1 : offered;
+    const record = newTermRecord(config, token, now);
+    return send(
+      rememberOwnTerm(state, record),
+      { type: "update", purpose: "acquire", record, expectedVersion: observed.version },
+      nowMs,
+      effects,
+    );
+  }
   if (!waiting && (observed === null || observed.deleted)) {
     const record = newTermRecord(config, state.highestToken + 1, now);
     const tombstone = observed?.tombstoneVersion ?? null;

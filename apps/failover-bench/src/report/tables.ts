@@ -19,7 +19,18 @@ export function table(header: readonly string[], rows: readonly (readonly string
 
 export function failoverTable(rows: readonly FailoverResult[]): string {
   return table(
-    ["backend", "candidates", "scenario", "trials", "lease / renew / retry", "p50", "p99", "max", "failed"],
+    [
+      "backend",
+      "candidates",
+      "scenario",
+      "trials",
+      "lease / renew / retry",
+      "p50",
+      "p99",
+      "max",
+      "failed",
+      "chosen successor won",
+    ],
     rows.map((row) => [
       row.backend,
       row.implementation === "client-go" ? "client-go" : row.processes ? "Tenure" : "Tenure (1 process)",
@@ -30,6 +41,7 @@ export function failoverTable(rows: readonly FailoverResult[]): string {
       ms(row.p99Ms),
       ms(row.maxMs),
       String(row.failures),
+      row.successorWins === undefined ? "" : `${row.successorWins} / ${row.trials}`,
     ]),
   );
 }

@@ -155,6 +155,8 @@ export function evaluateTargets(
             ? "some trials produced no leader after the outage in time (see notes)"
             : `p99 exceeds the limit by ${ms(row.p99Ms - limit)}`,
       });
+    } else if (row.scenario === "handover") {
+      targets.push(handoverTarget(row, failover));
     } else if (row.watch) {
       const pass = row.failures === 0 && row.overlaps === 0 && row.p99Ms <= GRACEFUL_LIMIT_MS;
       targets.push({
@@ -213,4 +215,52 @@ export function evaluateTargets(
   for (const row of scale) targets.push(...scaleTargets(row));
   for (const search of leaseSearch) targets.push(leaseSearchTarget(search));
   return targets;
+}
+
+/**
+ * Handover: the chosen successor wins every trial, no terms overlap, and the p99 from the
+ * `handOver()` call to its started-leading is no slower than the graceful failover's p99 on the same
+ * backend and settings (a graceful sample counts from SIGTERM, a handover one from the call).
+ */
+function handoverTarget(row: FailoverResult, failover: readonly FailoverResult[]): TargetResult {
+  const graceful = failover.find(
+    (other) =>
+      other.backend === row.backend &&
+      other.implementation === row.implementation &&
+      other.scenario === "graceful" &&
+      other.leaseMs === row.leaseMs,
+  );
+  const wins = row.successorWins ?? 0;
+  const allWon = wins === row.trials && row.failures === 0;
+  const measured = `p99 ${ms(row.p99Ms)}, chosen successor won ${wins} / ${row.trials}, ${row.overlaps} overlapping terms`;
+  if (graceful === undefined || graceful.samplesMs.length === 0) {
+    const pass = allWon && row.overlaps === 0;
+    return {
+      target: "handover: the chosen successor wins every trial, no overlap",
+      backend: row.backend,
+      verdict: verdictOf(pass),
+      measured,
+      limit: `${row.trials} / ${row.trials} wins`,
+      margin: signed(wins - row.trials, " wins"),
+      why: pass
+        ? "no graceful trials ran beside it to compare times with; the successor took every offered term"
+        : "the successor did not take every offered term, or terms overlapped (see notes)",
+    };
+  }
+  const pass = allWon && row.overlaps === 0 && row.p99Ms <= graceful.p99Ms;
+  return {
+    target: "handover p99 ≤ graceful failover p99, chosen successor wins every trial",
+    backend: row.backend,
+    verdict: verdictOf(pass),
+    measured,
+    limit: ms(graceful.p99Ms),
+    margin: signed(graceful.p99Ms - row.p99Ms),
+    why: pass
+      ? "the offer is one compare-and-swap, pushed to the successor by watch (or read at its next poll), and the successor's own compare-and-swap starts its term: the same two writes as a release and a takeover"
+      : !allWon
+        ? "the successor did not take every offered term (see notes)"
+        : row.overlaps > 0
+          ? "the next leader started before the old one reported stopping: a safety bug"
+          : `p99 exceeds the graceful p99 by ${ms(row.p99Ms - graceful.p99Ms)}`,
+  };
 }
